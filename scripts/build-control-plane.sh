@@ -12,6 +12,22 @@ out="${1:-$cache/control-plane/k8s-$KUBERNETES_VERSION}"
 
 step() { printf '[build-control-plane] %s\n' "$*" >&2; }
 
+# Run a long, silent command, reporting the elapsed time every PROGRESS_EVERY seconds.
+PROGRESS_EVERY="${PROGRESS_EVERY:-30}"
+with_progress() {  # label, then the command
+  local label="$1"; shift
+  "$@" &
+  local pid=$! start=$SECONDS next=$((SECONDS + PROGRESS_EVERY))
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if (( SECONDS >= next )); then
+      step "$label: still running ($((SECONDS - start)) s)"
+      next=$((next + PROGRESS_EVERY))
+    fi
+  done
+  wait "$pid"
+}
+
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
   step "cached: $out"
   echo "$out"
@@ -20,8 +36,9 @@ fi
 command -v go >/dev/null || { step "go is not installed; install Go 1.25+ first"; exit 2; }
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap 'jobs -pr | xargs -r kill 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"  # go build -C resolves a relative -o against the module dir
 
 staging_minor="v0.${KUBERNETES_VERSION#v1.}"
 
@@ -52,7 +69,7 @@ ldflags="-s -w -X $version_pkg.gitVersion=$KUBERNETES_VERSION -X $version_pkg.gi
 step "downloading kube-apiserver dependencies"
 (cd "$apiserver_dir" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" >&2)
 step "building kube-apiserver (several minutes on 2 cores)"
-(cd "$apiserver_dir" && go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver.partial" k8s.io/kubernetes/cmd/kube-apiserver)
+with_progress "building kube-apiserver" go build -C "$apiserver_dir" -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver.partial" k8s.io/kubernetes/cmd/kube-apiserver
 mv "$out/kube-apiserver.partial" "$out/kube-apiserver"
 
 etcd_dir="$(build_module etcd "module eppconf.local/etcd
@@ -60,7 +77,7 @@ go 1.25")"
 step "downloading etcd $etcd_version dependencies"
 (cd "$etcd_dir" && go get "go.etcd.io/etcd/server/v3@$etcd_version" >&2)
 step "building etcd"
-(cd "$etcd_dir" && go build -trimpath -ldflags "-s -w" -o "$out/etcd.partial" go.etcd.io/etcd/server/v3)
+with_progress "building etcd" go build -C "$etcd_dir" -trimpath -ldflags "-s -w" -o "$out/etcd.partial" go.etcd.io/etcd/server/v3
 mv "$out/etcd.partial" "$out/etcd"
 
 step "done: $("$out/kube-apiserver" --version) / $("$out/etcd" --version | head -n1)"
