@@ -1,0 +1,1 @@
+"""Compatibility probe: the same requests against the fake and against llm-d-inference-sim."""

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run the compatibility probe against llm-d-inference-sim and the fake, side by side.
+#
+# Usage: fakes/compat/compare.sh [SIM_BINARY]
+# SIM_BINARY defaults to the one scripts/build-inference-sim.sh caches. The simulator listens on
+# every interface and has no bind-address flag, so both servers run in a fresh network namespace
+# (unshare -rn) whose only interface is loopback.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+sim="${1:-$(bash "$here/scripts/build-inference-sim.sh")}"
+python="${PYTHON:-$here/.venv/bin/python}"
+exec unshare -rn bash -euo pipefail -c '
+  ip link set lo up
+  sim="$1"; python="$2"; cd "$3"
+  VLLM_SERVER_DEV_MODE=1 "$sim" --port 8000 --model fake-model --enable-sleep-mode --force-dummy-tokenizer \
+    >/tmp/eppconf-sim.log 2>&1 & sim_pid=$!
+  "$python" -m eppconf fake-server --host 127.0.0.1 --ports 8100 >/dev/null & fake_pid=$!
+  trap "kill $sim_pid $fake_pid 2>/dev/null; wait" EXIT
+  for _ in $(seq 100); do
+    curl -sf http://127.0.0.1:8000/health >/dev/null && curl -sf http://127.0.0.1:8100/health >/dev/null && break
+    sleep 0.1
+  done
+  "$python" -m fakes.compat.probe sim=http://127.0.0.1:8000 fake=http://127.0.0.1:8100
+' compare "$sim" "$python" "$here"

@@ -1,0 +1,1 @@
+"""Fake vLLM model servers: many ports in one process, each with a control API for tests."""
