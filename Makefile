@@ -1,0 +1,45 @@
+# Two entry points for a fresh machine (see README.md):
+#   make conformance   the conformance suite against the reference EPP on a local control plane
+#   make test          the project's own tests (unit, fakes, control plane, suite self-tests)
+# Both first install what they need: a virtualenv with pinned packages, and the Go-built
+# control-plane binaries and GIE EPP (cached under $(EPPCONF_CACHE)).
+
+PYTHON ?= python3
+VENV ?= .venv
+EPPCONF_CACHE ?= $(HOME)/.cache/eppconf
+export EPPCONF_CACHE
+
+BIN := $(VENV)/bin
+REPORT ?= reports/conformance-report.yaml
+
+.PHONY: conformance test setup binaries lint benchmarks clean
+
+conformance: setup
+	$(BIN)/pytest conformance --report-output $(REPORT)
+
+# pytest exits 5 when it collects nothing: for this project that is a broken test path, not a pass.
+test: setup lint
+	$(BIN)/pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: check testpaths in pyproject.toml" >&2; exit 1; fi; \
+	exit $$status
+
+setup: $(VENV)/.installed binaries
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+binaries:
+	bash scripts/build-control-plane.sh >/dev/null
+	bash scripts/build-gie-epp.sh >/dev/null
+
+lint: $(VENV)/.installed
+	$(BIN)/lint-imports
+
+benchmarks: setup
+	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

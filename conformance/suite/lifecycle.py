@@ -1,0 +1,27 @@
+"""Conformance tests of endpoints following pods through their life in the Kubernetes API."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from conformance.catalogue import Registry
+from conformance.features import Feature
+
+if TYPE_CHECKING:
+    from conformance.harness.session import Harness
+
+tests = Registry()
+
+
+@tests.test(
+    name="PodDeletionRemovesEndpoints",
+    description="Deleting a multi-port pod removes all of its endpoints and keeps the other pods'.",
+    features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.POD_LIFECYCLE},
+    rules=("PD-22", "PD-25"),
+)
+def pod_deletion_removes_endpoints(h: Harness) -> None:
+    h.create_pool(target_ports=[8000, 8001])
+    doomed, survivor = h.create_pod("doomed"), h.create_pod("survivor")
+    h.endpoints_must_converge(doomed.endpoints(8000, 8001) | survivor.endpoints(8000, 8001))
+    h.delete_pod(doomed)
+    h.endpoints_must_converge(survivor.endpoints(8000, 8001))

@@ -1,0 +1,16 @@
+"""The one pytest module of the conformance suite: one test per catalogue entry, ids = names."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.catalogue import ConformanceTest
+from conformance.harness.session import Harness
+from conformance.suite import SUITE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("conformance_test", list(SUITE), ids=lambda test: test.name)
+def test_conformance(conformance_test: ConformanceTest, conformance_harness: Harness) -> None:
+    conformance_test.body(conformance_harness)
