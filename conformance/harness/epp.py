@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import sys
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from conformance.implementations import EXT_PROC_HEALTH_SERVICE
-from eppconf.controlplane import ManagedProcess
+from eppconf.controlplane import ManagedProcess, reserve_port
 
 
 class RunningEpp(Protocol):
@@ -49,14 +47,8 @@ class EppPorts:
 
     @classmethod
     def reserve(cls) -> EppPorts:
-        """Three distinct free ports on 127.0.0.1."""
-        with ExitStack() as stack:
-            ports = []
-            for _ in range(3):
-                sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                sock.bind(("127.0.0.1", 0))
-                ports.append(sock.getsockname()[1])
-        return cls(*ports)
+        """Three free ports on 127.0.0.1, claimed so that parallel workers never share them."""
+        return cls(grpc=reserve_port(), grpc_health=reserve_port(), metrics=reserve_port())
 
 
 @dataclass

@@ -67,7 +67,8 @@ class Harness:
         (body,) = manifests.load("pool.yaml")
         body["metadata"].update(name=self.pool, namespace=self.namespace)
         body["spec"]["selector"]["matchLabels"] = {POOL_LABEL: self.pool}
-        body["spec"]["targetPorts"] = [{"number": port} for port in target_ports]
+        if target_ports:  # targetPorts is optional, but never an empty list
+            body["spec"]["targetPorts"] = [{"number": port} for port in target_ports]
         self._objects.create_namespaced_custom_object(POOL_GROUP, POOL_VERSION, self.namespace,
                                                       POOL_PLURAL, body)
         self._cleanup.callback(self._delete_pool)
