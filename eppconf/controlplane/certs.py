@@ -83,14 +83,8 @@ class CertificateAuthority:
 
     def issue_server(self, *, common_name: str, hosts: Sequence[str]) -> KeyPair:
         """A serving certificate valid for ``hosts`` (IP addresses or DNS names)."""
-        names: list[x509.GeneralName] = []
-        for host in hosts:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(host)))
-            except ValueError:
-                names.append(x509.DNSName(host))
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        return self._issue(subject, ExtendedKeyUsageOID.SERVER_AUTH, x509.SubjectAlternativeName(names))
+        return self._issue(subject, ExtendedKeyUsageOID.SERVER_AUTH, subject_alt_names(hosts))
 
     def issue_client(self, *, user: str, groups: Sequence[str] = ()) -> KeyPair:
         """A client certificate: Kubernetes reads the user from CN and groups from O."""
@@ -126,3 +120,14 @@ def _builder(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + VALIDITY)
     )
+
+
+def subject_alt_names(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    """The SAN extension naming ``hosts``: IP addresses as such, anything else as a DNS name."""
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return x509.SubjectAlternativeName(names)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from collections.abc import Sequence
 
 import grpc
@@ -12,22 +11,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from eppconf.controlplane.certs import subject_alt_names
+
 
 def self_signed_pair(hosts: Sequence[str]) -> tuple[bytes, bytes]:
     """A fresh private key and self-signed certificate for ``hosts``, both PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "eppconf-reference-epp")])
     now = datetime.datetime.now(datetime.UTC)
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=365))
-                   .add_extension(x509.SubjectAlternativeName(names), critical=False)
+                   .add_extension(subject_alt_names(hosts), critical=False)
                    .sign(key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
