@@ -84,13 +84,23 @@ class Kubelet:
         """Create a pod serving ``ports``, start its servers, then publish its IP and readiness."""
         if name in self._pods:
             raise ValueError(f"pod {name!r} already exists in namespace {self._namespace}")
-        pod = Pod(name=name, ip=self._addresses.allocate(), ports=tuple(sorted(set(ports))))
+        pod = Pod(name=name, ip=self._addresses.allocate(), ports=())
         self._pods[name] = pod
-        for port in pod.ports:
-            pod.servers[port] = self._runtime.serve(pod.ip, port, self._server_config)
+        self.serve(name, ports)
         self._core.create_namespaced_pod(self._namespace, self._manifest(pod, labels, annotations or {}))
         self._patch_status(name, _running_status(pod.ip, ready=ready))
         return pod
+
+    def serve(self, name: str, ports: Iterable[int]) -> None:
+        """Start fake servers on those of ``ports`` the pod does not serve yet."""
+        pod = self._pods[name]
+        for port in sorted(set(ports) - set(pod.ports)):
+            pod.servers[port] = self._runtime.serve(pod.ip, port, self._server_config)
+        pod.ports = tuple(sorted(pod.servers))
+
+    def annotate(self, name: str, annotations: Mapping[str, str | None]) -> None:
+        """Merge ``annotations`` into the pod's metadata; a ``None`` value removes that key."""
+        self._core.patch_namespaced_pod(name, self._namespace, {"metadata": {"annotations": dict(annotations)}})
 
     def set_ready(self, name: str, ready: bool) -> None:
         """Set the pod's Ready condition; its servers keep running either way."""

@@ -84,11 +84,19 @@ class Harness:
         """
         annotations, ports = {}, set(self._target_ports)
         if port_discovery is not None:
-            entries = [self._entry(item) for item in port_discovery]
-            annotations[PORT_DISCOVERY_ANNOTATION] = json.dumps(entries)
-            ports |= {entry["number"] for entry in entries}
+            value, declared = self._port_discovery(port_discovery)
+            annotations[PORT_DISCOVERY_ANNOTATION] = value
+            ports |= declared
         return self.kubelet.create_pod(name, ports=ports, labels={POOL_LABEL: self.pool},
                                        annotations=annotations, ready=ready)
+
+    def set_port_discovery(self, pod: Pod, port_discovery: Iterable[int | Mapping[str, Any]] | None) -> None:
+        """Replace the pod's annotation (``None`` removes it); newly declared ports get servers first."""
+        value = None
+        if port_discovery is not None:
+            value, declared = self._port_discovery(port_discovery)
+            self.kubelet.serve(pod.name, declared)
+        self.kubelet.annotate(pod.name, {PORT_DISCOVERY_ANNOTATION: value})
 
     def delete_pod(self, pod: Pod) -> None:
         """Delete the pod from the API; its servers keep answering until the test ends."""
@@ -106,6 +114,11 @@ class Harness:
         self.observer.eventually(expected, timeout=self.settings.convergence_timeout)
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def _port_discovery(self, items: Iterable[int | Mapping[str, Any]]) -> tuple[str, set[int]]:
+        """The annotation value for ``items`` and the ports it declares."""
+        entries = [self._entry(item) for item in items]
+        return json.dumps(entries), {entry["number"] for entry in entries}
 
     def _entry(self, item: int | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(item, int):

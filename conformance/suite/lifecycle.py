@@ -25,3 +25,21 @@ def pod_deletion_removes_endpoints(h: Harness) -> None:
     h.endpoints_must_converge(doomed.endpoints(8000, 8001) | survivor.endpoints(8000, 8001))
     h.delete_pod(doomed)
     h.endpoints_must_converge(survivor.endpoints(8000, 8001))
+
+
+@tests.test(
+    name="UnreadyPodLosesEndpoints",
+    description="A pod whose Ready condition turns False loses all of its endpoints; they come back"
+                " when it is Ready again.",
+    features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.POD_LIFECYCLE},
+    rules=("PD-10", "PD-20"),
+)
+def unready_pod_loses_endpoints(h: Harness) -> None:
+    h.create_pool(target_ports=[8000, 8001])
+    flaky, steady = h.create_pod("flaky"), h.create_pod("steady")
+    everything = flaky.endpoints(8000, 8001) | steady.endpoints(8000, 8001)
+    h.endpoints_must_converge(everything)
+    h.set_ready(flaky, False)
+    h.endpoints_must_converge(steady.endpoints(8000, 8001))
+    h.set_ready(flaky, True)
+    h.endpoints_must_converge(everything)

@@ -15,6 +15,7 @@ import pytest
 
 import conformance
 from conformance.implementations import GIE_V1_5_0, REFERENCE, ImplementationError
+from conformance.suite import SUITE
 from eppconf.controlplane import ControlPlane, cache_root
 
 pytest_plugins = ["pytester"]
@@ -38,18 +39,32 @@ def run_suite(pytester: pytest.Pytester, control_plane: ControlPlane, *args: str
 def test_the_reference_epp_passes(pytester: pytest.Pytester, control_plane: ControlPlane,
                                   tmp_path: Path) -> None:
     result = run_suite(pytester, control_plane, "--report-output", str(tmp_path / "r.yaml"))
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=6)
     assert "result: success" in (tmp_path / "r.yaml").read_text()
 
 
-@pytest.mark.parametrize(("fault", "test", "expected", "seen"), [
+#: (fault of the reference EPP, the test that must catch it, expected and observed endpoints)
+FAULT_CASES = [
     ("ignore-port-discovery", "PortDiscoveryExpandsPod",
      r"\[(\S+):8001, \1:8002, \1:8003\]", r"\[\S+:8000\]"),
     ("no-target-ports-fallback", "TargetPortsFallback",
      r"\[(\S+):8000, \1:8001, (\S+):8000, \2:8001\]", r"\[\]"),
     ("keep-deleted-pods", "PodDeletionRemovesEndpoints", r"\[(\S+):8000, \1:8001\]",
      r"\[(\S+):8000, \1:8001, (\S+):8000, \2:8001\]"),
-], ids=["ignore-port-discovery", "no-target-ports-fallback", "keep-deleted-pods"])
+    ("ignore-readiness", "UnreadyPodLosesEndpoints", r"\[(\S+):8000, \1:8001\]",
+     r"\[(\S+):8000, \1:8001, (\S+):8000, \2:8001\]"),
+    ("stale-annotation", "PortDiscoveryFollowsAnnotation", r"\[(\S+):8002, \1:8003\]",
+     r"\[(\S+):8001, \1:8002\]"),
+    ("ignore-pool-name", "PortDiscoveryIgnoresOtherPools", r"\[(\S+):8001\]",
+     r"\[(\S+):8001, \1:8005, \S+:8005\]"),
+]
+
+
+def test_every_conformance_test_has_a_fault_that_it_catches() -> None:
+    assert {test.name for test in SUITE} == {case[1] for case in FAULT_CASES}
+
+
+@pytest.mark.parametrize(("fault", "test", "expected", "seen"), FAULT_CASES, ids=[case[0] for case in FAULT_CASES])
 def test_each_test_fails_against_its_fault(pytester: pytest.Pytester, control_plane: ControlPlane,
                                            fault: str, test: str, expected: str, seen: str) -> None:
     command = f"{REFERENCE.command} --fault {fault}"
@@ -73,13 +88,13 @@ def gie_epp() -> Path:
     pytest.skip(message)
 
 
-def test_gie_epp_passes_target_ports_and_deletion_but_not_port_discovery(
+def test_gie_epp_passes_target_ports_and_lifecycle_but_not_port_discovery(
         pytester: pytest.Pytester, control_plane: ControlPlane, gie_epp: Path) -> None:
     result = run_suite(pytester, control_plane, "--epp", "gie-v1.5.0")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=3)
     output = result.stdout.str()
-    assert "PortDiscoveryExpandsPod] PASSED" not in output
-    assert re.search(r"FAILED \S*test_conformance\[PortDiscoveryExpandsPod\]", output), output
+    for test in ("PortDiscoveryExpandsPod", "PortDiscoveryFollowsAnnotation", "PortDiscoveryIgnoresOtherPools"):
+        assert re.search(rf"FAILED \S*test_conformance\[{test}\]", output), output
     assert re.search(r"expected: +\[(\S+):8001, \1:8002, \1:8003\]", output), output
     assert re.search(r"observed: +\[\S+:8000\]", output), output
 
