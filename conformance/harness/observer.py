@@ -15,6 +15,7 @@ about one scrape round per port of the busiest IP.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -67,6 +68,16 @@ class ScrapeEvidence:
     count: int
     last_age: float | None
     clients: tuple[str, ...]
+    interval: float | None = None
+    """Median gap between those scrapes (``None`` with fewer than two)."""
+
+    def patience(self, *, floor: float) -> float:
+        """How long after a metrics change this port is worth waiting for: three of its scrape
+        intervals (with a single scrape, that scrape's age), never less than ``floor``; 0 when
+        unscraped."""
+        if not self.count:
+            return 0.0
+        return max(floor, 3 * self.interval) if self.interval is not None else max(floor, self.last_age or 0.0)
 
     def describe(self) -> str:
         if not self.count:
@@ -143,7 +154,7 @@ class EndpointObserver:
         ports = list(self.served_ports())
         groups = _by_address(ports)
         scrapes = tuple(self._scrape_evidence(port) for port in ports)
-        scraped = {s.endpoint for s in scrapes if s.count}
+        patience = {s.endpoint: s.patience(floor=self.settings.unscraped_wait) for s in scrapes}
         found: set[str] = set()
         probes: list[Probe] = []
         notes: list[str] = []
@@ -153,7 +164,7 @@ class EndpointObserver:
                 since = time.time()
                 for group in steered:
                     self._steer(group, group[round_index])
-                notes += self._wait_for_scrapes([p for group in steered for p in group], since, scraped)
+                notes += self._wait_for_scrapes([p for group in steered for p in group], since, patience)
                 for group in steered:
                     probe = self._probe(group[round_index])
                     probes.append(probe)
@@ -198,11 +209,12 @@ class EndpointObserver:
             raise AssertionError(f"cannot confirm routing to {endpoint}: no fake server serves it "
                                  f"(served: {_show(p.endpoint for p in ports)})")
         group = next(group for group in _by_address(ports) if target in group)
-        scraped = {s.endpoint for s in (self._scrape_evidence(port) for port in group) if s.count}
+        patience = {port.endpoint: self._scrape_evidence(port).patience(floor=self.settings.unscraped_wait)
+                    for port in group}
         try:
             since = time.time()
             self._steer(group, target)
-            self._wait_for_scrapes(group, since, scraped)
+            self._wait_for_scrapes(group, since, patience)
             delivery = self.gateway.send(self.settings.model, subset=[endpoint])
         finally:
             for port in group:
@@ -222,7 +234,9 @@ class EndpointObserver:
         now = time.time()
         records = port.control.scrapes(since=now - self.settings.scrape_window)
         last_age = max(0.0, now - records[-1].time) if records else None
-        return ScrapeEvidence(port.endpoint, len(records), last_age, tuple(sorted({r.client for r in records})))
+        gaps = [later.time - earlier.time for earlier, later in zip(records, records[1:])]
+        return ScrapeEvidence(port.endpoint, len(records), last_age, tuple(sorted({r.client for r in records})),
+                              statistics.median(gaps) if gaps else None)
 
     def _steer(self, group: list[ServedPort], favourite: ServedPort) -> None:
         """Make ``favourite`` the most attractive port at its IP and the others unattractive."""
@@ -233,11 +247,13 @@ class EndpointObserver:
                 port.control.set_metrics(waiting=self.settings.busy_waiting, running=self.settings.busy_waiting,
                                          kv_cache_usage=1.0)
 
-    def _wait_for_scrapes(self, ports: list[ServedPort], since: float, scraped: set[str]) -> list[str]:
+    def _wait_for_scrapes(self, ports: list[ServedPort], since: float, patience: dict[str, float]) -> list[str]:
         """Wait until the EPP has scraped each port it scrapes enough times after ``since``.
 
-        A port with no recent scrapes is waited for only ``unscraped_wait`` seconds unless a scrape
-        shows up. Returns a note naming the ports still short of scrapes at the probe timeout.
+        A port is waited for while it shows scrapes after ``since``, or for its ``patience`` (a few
+        of its recent scrape intervals: a port the EPP just dropped stops costing time quickly), or
+        for ``unscraped_wait``. Returns a note naming the ports still short of scrapes at the probe
+        timeout.
         """
         settings = self.settings
         while True:
@@ -245,7 +261,8 @@ class EndpointObserver:
             pending = []
             for port in ports:
                 count = len(port.control.scrapes(since=since))
-                watched = port.endpoint in scraped or count > 0 or elapsed < settings.unscraped_wait
+                waited_for = max(settings.unscraped_wait, patience.get(port.endpoint, 0.0))
+                watched = count > 0 or elapsed < waited_for
                 if watched and count < settings.scrapes_after_override:
                     pending.append(port.endpoint)
             if not pending:
