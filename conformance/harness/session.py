@@ -76,13 +76,13 @@ class Harness:
         self._start_epp()
 
     def create_pod(self, name: str, *, port_discovery: Iterable[int | Mapping[str, Any]] | None = None,
-                   ready: bool = True) -> Pod:
+                   annotations: Mapping[str, str] | None = None, ready: bool = True) -> Pod:
         """Create a pod of the pool serving the pool's targetPorts and every annotated port.
 
         ``port_discovery`` entries are port numbers (an entry for this pool) or whole annotation
-        entries; ``None`` leaves the annotation off.
+        entries; ``None`` leaves the annotation off. ``annotations`` are set as given.
         """
-        annotations, ports = {}, set(self._target_ports)
+        annotations, ports = dict(annotations or {}), set(self._target_ports)
         if port_discovery is not None:
             value, declared = self._port_discovery(port_discovery)
             annotations[PORT_DISCOVERY_ANNOTATION] = value
@@ -96,7 +96,11 @@ class Harness:
         if port_discovery is not None:
             value, declared = self._port_discovery(port_discovery)
             self.kubelet.serve(pod.name, declared)
-        self.kubelet.annotate(pod.name, {PORT_DISCOVERY_ANNOTATION: value})
+        self.annotate(pod, {PORT_DISCOVERY_ANNOTATION: value})
+
+    def annotate(self, pod: Pod, annotations: Mapping[str, str | None]) -> None:
+        """Merge ``annotations`` into the pod's; a ``None`` value removes that key."""
+        self.kubelet.annotate(pod.name, annotations)
 
     def delete_pod(self, pod: Pod) -> None:
         """Delete the pod from the API; its servers keep answering until the test ends."""

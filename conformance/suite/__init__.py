@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.catalogue import Registry
-from conformance.suite import lifecycle, portdiscovery, targetports
+from conformance.suite import activeports, lifecycle, portdiscovery, targetports
 
-SUITE = Registry.merge(targetports.tests, lifecycle.tests, portdiscovery.tests)
+SUITE = Registry.merge(targetports.tests, lifecycle.tests, activeports.tests, portdiscovery.tests)
 """Every conformance test, in run order."""

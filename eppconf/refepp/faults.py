@@ -9,6 +9,8 @@ itself), so that a conformance test can be shown to fail against the bug it is w
 - ``ignore-readiness``: every pod is treated as Ready.
 - ``ignore-pool-name``: port-discovery entries of every pool are used as if they named this pool.
 - ``stale-annotation``: only the first port annotations ever seen for a pod are used.
+- ``ignore-active-ports``: pods behave as if neither active-ports annotation were present.
+- ``ignore-llmd-active-ports``: only the ``llm-d.ai/active-ports`` key is ignored.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ def _on_upsert(change: Callable[[PodEvent], PodEvent]) -> Fault:
     return lambda event: change(event) if event.kind == "upsert" else event
 
 
-def _ignore_port_discovery(event: PodEvent) -> PodEvent:
-    annotations = dict(_annotations(event.pod))
-    annotations.pop(PORT_DISCOVERY_ANNOTATION, None)
-    return _with_annotations(event, annotations)
+def _without(*keys: str) -> Callable[[PodEvent], PodEvent]:
+    """A change that removes the annotations ``keys``."""
+    def change(event: PodEvent) -> PodEvent:
+        annotations = {key: value for key, value in _annotations(event.pod).items() if key not in keys}
+        return _with_annotations(event, annotations)
+    return change
 
 
 def _no_target_ports_fallback(event: PodEvent) -> PodEvent:
@@ -117,12 +121,14 @@ class _StaleAnnotation:
 
 #: fault name -> factory taking the pool name
 FAULTS: dict[str, Callable[[str], Fault]] = {
-    "ignore-port-discovery": lambda _pool: _on_upsert(_ignore_port_discovery),
+    "ignore-port-discovery": lambda _pool: _on_upsert(_without(PORT_DISCOVERY_ANNOTATION)),
     "no-target-ports-fallback": lambda _pool: _on_upsert(_no_target_ports_fallback),
     "keep-deleted-pods": lambda _pool: _keep_deleted_pods,
     "ignore-readiness": lambda _pool: _on_upsert(_ignore_readiness),
     "ignore-pool-name": lambda pool: _on_upsert(_ignore_pool_name(pool)),
     "stale-annotation": lambda _pool: _on_upsert(_StaleAnnotation()),
+    "ignore-active-ports": lambda _pool: _on_upsert(_without(LLMD_ACTIVE_PORTS_ANNOTATION, ACTIVE_PORTS_ANNOTATION)),
+    "ignore-llmd-active-ports": lambda _pool: _on_upsert(_without(LLMD_ACTIVE_PORTS_ANNOTATION)),
 }
 
 

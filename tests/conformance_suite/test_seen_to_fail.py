@@ -39,7 +39,7 @@ def run_suite(pytester: pytest.Pytester, control_plane: ControlPlane, *args: str
 def test_the_reference_epp_passes(pytester: pytest.Pytester, control_plane: ControlPlane,
                                   tmp_path: Path) -> None:
     result = run_suite(pytester, control_plane, "--report-output", str(tmp_path / "r.yaml"))
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     assert "result: success" in (tmp_path / "r.yaml").read_text()
 
 
@@ -57,6 +57,10 @@ FAULT_CASES = [
      r"\[(\S+):8001, \1:8002\]"),
     ("ignore-pool-name", "PortDiscoveryIgnoresOtherPools", r"\[(\S+):8001\]",
      r"\[(\S+):8001, \1:8005, \S+:8005\]"),
+    ("ignore-active-ports", "ActivePortsFiltersTargetPorts", r"\[(\S+):8000, \1:8002, (\S+):8001\]",
+     r"\[(\S+):8000, \1:8001, \1:8002, (\S+):8000, \2:8001, \2:8002, (\S+):8000, \3:8001, \3:8002\]"),
+    ("ignore-llmd-active-ports", "LlmdActivePortsTakesPrecedence", r"\[(\S+):8001, (\S+):8002\]",
+     r"\[(\S+):8000, \1:8002, (\S+):8000, \2:8001, \2:8002\]"),
 ]
 
 
@@ -88,12 +92,13 @@ def gie_epp() -> Path:
     pytest.skip(message)
 
 
-def test_gie_epp_passes_target_ports_and_lifecycle_but_not_port_discovery(
+def test_gie_epp_passes_target_ports_lifecycle_and_active_ports_but_not_the_newer_keys(
         pytester: pytest.Pytester, control_plane: ControlPlane, gie_epp: Path) -> None:
     result = run_suite(pytester, control_plane, "--epp", "gie-v1.5.0")
-    result.assert_outcomes(passed=3, failed=3)
+    result.assert_outcomes(passed=4, failed=4)
     output = result.stdout.str()
-    for test in ("PortDiscoveryExpandsPod", "PortDiscoveryFollowsAnnotation", "PortDiscoveryIgnoresOtherPools"):
+    for test in ("PortDiscoveryExpandsPod", "PortDiscoveryFollowsAnnotation", "PortDiscoveryIgnoresOtherPools",
+                 "LlmdActivePortsTakesPrecedence"):
         assert re.search(rf"FAILED \S*test_conformance\[{test}\]", output), output
     assert re.search(r"expected: +\[(\S+):8001, \1:8002, \1:8003\]", output), output
     assert re.search(r"observed: +\[\S+:8000\]", output), output

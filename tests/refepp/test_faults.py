@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from eppconf.portdiscovery import ACTIVE_PORTS_ANNOTATION, PORT_DISCOVERY_ANNOTATION
+from eppconf.portdiscovery import ACTIVE_PORTS_ANNOTATION, LLMD_ACTIVE_PORTS_ANNOTATION, PORT_DISCOVERY_ANNOTATION
 from eppconf.refepp.faults import FAULTS, FaultChain, PodEvent
 
 
@@ -46,6 +46,20 @@ def test_ignore_port_discovery_drops_only_that_annotation() -> None:
     assert result is not None
     assert result.pod["metadata"]["annotations"] == {ACTIVE_PORTS_ANNOTATION: "8000"}
     assert PORT_DISCOVERY_ANNOTATION in original["metadata"]["annotations"], "the input must not be mutated"
+
+
+def test_ignore_active_ports_drops_both_keys_and_nothing_else() -> None:
+    annotations = {ACTIVE_PORTS_ANNOTATION: "8000", LLMD_ACTIVE_PORTS_ANNOTATION: "8001",
+                   PORT_DISCOVERY_ANNOTATION: entries(("mine", 8002))}
+    result = apply(["ignore-active-ports"], PodEvent("upsert", pod(annotations=annotations)))
+    assert result is not None
+    assert result.pod["metadata"]["annotations"] == {PORT_DISCOVERY_ANNOTATION: entries(("mine", 8002))}
+
+
+def test_ignore_llmd_active_ports_keeps_the_gie_key() -> None:
+    annotations = {ACTIVE_PORTS_ANNOTATION: "8000", LLMD_ACTIVE_PORTS_ANNOTATION: "8001"}
+    result = apply(["ignore-llmd-active-ports"], PodEvent("upsert", pod(annotations=annotations)))
+    assert result is not None and result.pod["metadata"]["annotations"] == {ACTIVE_PORTS_ANNOTATION: "8000"}
 
 
 def test_no_target_ports_fallback_gives_unannotated_pods_an_empty_list() -> None:
