@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from eppconf import __version__
 from eppconf.controlplane import cache_root
 
 EXT_PROC_HEALTH_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
@@ -50,6 +51,8 @@ class Implementation:
     """An EPP the suite knows how to start."""
 
     name: str
+    version: str
+    """The version the report states."""
     description: str
     command: str
     """Command template; see the module docstring for the placeholders."""
@@ -68,6 +71,7 @@ class Implementation:
 
 REFERENCE = Implementation(
     name="reference",
+    version=__version__,
     description="eppconf's reference Endpoint Picker",
     command=("{python} -m eppconf reference-epp --pool-name {pool} --pool-namespace {namespace} "
              "--grpc-port {grpc_port} --grpc-health-port {grpc_health_port} --metrics-port {metrics_port} "
@@ -78,6 +82,7 @@ REFERENCE = Implementation(
 
 GIE_V1_5_0 = Implementation(
     name="gie-v1.5.0",
+    version="v1.5.0",
     description="GIE's EPP v1.5.0 (sigs.k8s.io/gateway-api-inference-extension/cmd/epp), default config",
     # It binds every interface (":port") with no flag to change that; tracing would export to an
     # OTLP collector and the metrics endpoint would ask the API server to review tokens, so both are off.

@@ -22,6 +22,7 @@ from conformance.catalogue import ConformanceTest
 from conformance.features import profiles_named
 from conformance.options import ConformanceOptions, build_options, flag_name, load_options_file
 from conformance.report import ResultState
+from eppconf import __version__
 
 if TYPE_CHECKING:
     from conformance.harness.cluster import Cluster
@@ -84,7 +85,7 @@ class ConformanceRun:
         self.report = reports.build_report(
             registry=SUITE, results=self.results, profiles=profiles_named(self.options.profiles),
             implementation=implementation_of(self.options), mode=self.options.cluster,
-            eppconf_version=_eppconf_version())
+            eppconf_version=__version__)
         if self.options.report_output is not None:
             reports.write(self.report, self.options.report_output)
 
@@ -174,15 +175,8 @@ def implementation_of(options: ConformanceOptions) -> dict[str, str]:
         name, command, version = "custom", options.epp_command, "unknown"
     else:
         preset = get_implementation(options.epp)
-        name, command = preset.name, preset.command
-        version = _eppconf_version() if preset.name == "reference" else "unknown"
+        name, command, version = preset.name, preset.command, preset.version
     return {"name": info.name or name, "version": info.version or version, "command": command}
-
-
-def _eppconf_version() -> str:
-    from eppconf import __version__
-
-    return __version__
 
 
 def _kebab(name: str) -> str:
