@@ -2,7 +2,7 @@
 #   make conformance   the conformance suite against the reference EPP on a local control plane
 #   make test          the project's own tests (unit, fakes, control plane, suite self-tests)
 # Both first install what they need: a virtualenv with pinned packages, and the Go-built
-# control-plane binaries and GIE EPP (cached under $(EPPCONF_CACHE)).
+# control-plane binaries, GIE EPP and llm-d-inference-sim (cached under $(EPPCONF_CACHE)).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,6 +34,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 binaries:
 	bash scripts/build-control-plane.sh >/dev/null
 	bash scripts/build-gie-epp.sh >/dev/null
+	bash scripts/build-inference-sim.sh >/dev/null
 
 lint: $(VENV)/.installed
 	$(BIN)/lint-imports
