@@ -77,9 +77,9 @@ def report(label: str, p50: float, p99: float, *, target: bool = True) -> bool:
 def main() -> int:
     ok = True
     print(f"load: {PODS} pods x {len(PORTS)} ports = {PODS * len(PORTS)} endpoints")
-    for label, annotations in (("port-discovery annotation", lambda i: VARIANTS[i % len(VARIANTS)]),
-                               ("targetPorts", lambda i: {})):
-        store, elapsed = load(annotations)
+    for label, annotations_of in (("port-discovery annotation", lambda i: VARIANTS[i % len(VARIANTS)]),
+                                  ("targetPorts", lambda i: {})):
+        store, elapsed = load(annotations_of)
         within = elapsed <= LOAD_TARGET_S
         ok &= within
         print(f"  {label:<44} {elapsed:6.2f} s ({PODS / elapsed:,.0f} pods/s)   {'ok' if within else 'OVER TARGET'}")

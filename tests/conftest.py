@@ -8,13 +8,14 @@ missing binary fails them with the message saying how to provide it.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
-from eppconf.controlplane import BinariesNotFound, ControlPlane, find_binaries
+from eppconf.controlplane import BinariesNotFound, ControlPlane, ensure_crds, find_binaries
 
 
 def _explicit_bin_dir(pytest_config: pytest.Config) -> Path | None:
@@ -44,3 +45,16 @@ def admin_api(control_plane: ControlPlane) -> Iterator[client.ApiClient]:
         yield api
     finally:
         api.close()
+
+
+@pytest.fixture
+def namespace(admin_api: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace on the control plane, with the InferencePool CRD installed; deleted after."""
+    ensure_crds(admin_api)
+    core = client.CoreV1Api(admin_api)
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)

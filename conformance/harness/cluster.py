@@ -139,12 +139,9 @@ def _apply_rbac(api: client.ApiClient) -> None:
 
 
 def create_namespace(api: client.ApiClient, *, prefix: str) -> str:
-    """Create a namespace named ``<prefix>-<random>`` with a ``default`` ServiceAccount."""
+    """Create a namespace named ``<prefix>-<random>``."""
     name = f"{prefix[:50].rstrip('-')}-{secrets.token_hex(3)}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name, "labels": {"eppconf.dev/conformance": "true"}}})
-    # Without a controller-manager nobody creates the ServiceAccount that pod admission looks up.
-    core.create_namespaced_service_account(name, {"metadata": {"name": "default"}})
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": name, "labels": {"eppconf.dev/conformance": "true"}}})
     return name
 
 

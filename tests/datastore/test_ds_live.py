@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from eppconf.cli import main
-from eppconf.controlplane import ControlPlane, ensure_crds
+from eppconf.controlplane import ControlPlane
 from eppconf.datastore import compute_endpoints, pod_from_manifest, pool_from_manifest
 from eppconf.portdiscovery import PORT_DISCOVERY_ANNOTATION
 
 pytestmark = pytest.mark.slow
 GROUP, VERSION = "inference.networking.k8s.io", "v1"
-
-
-@pytest.fixture
-def namespace(admin_api: client.ApiClient) -> Iterator[str]:
-    ensure_crds(admin_api)
-    core = client.CoreV1Api(admin_api)
-    name = f"pd-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    # No controller-manager runs, so the service account the admission plugin wants is made here.
-    core.create_namespaced_service_account(name, {"metadata": {"name": "default"}})
-    try:
-        yield name
-    finally:
-        core.delete_namespace(name)
 
 
 def create_pod(api: client.ApiClient, namespace: str, name: str, ip: str, annotations: dict[str, str]) -> None:

@@ -6,7 +6,6 @@ import json
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kubernetes import client
 
-from eppconf.controlplane import ControlPlane, ManagedProcess, ensure_crds, reserve_port
+from eppconf.controlplane import ControlPlane, ManagedProcess, reserve_port
 from eppconf.portdiscovery import PORT_DISCOVERY_ANNOTATION
 
 pytestmark = pytest.mark.slow
@@ -27,22 +26,14 @@ CONVERGE_SECONDS = 30.0
 
 
 @pytest.fixture
-def namespace(admin_api: client.ApiClient) -> Iterator[str]:
-    ensure_crds(admin_api)
-    core = client.CoreV1Api(admin_api)
-    name = f"refepp-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
-    # No controller-manager runs, so the service account the admission plugin wants is made here.
-    core.create_namespaced_service_account(name, {"metadata": {"name": "default"}})
+def pool(admin_api: client.ApiClient, namespace: str) -> str:
+    """The pool the reference EPP serves, in the test's namespace."""
     client.CustomObjectsApi(admin_api).create_namespaced_custom_object(
-        "inference.networking.k8s.io", "v1", name, "inferencepools",
+        "inference.networking.k8s.io", "v1", namespace, "inferencepools",
         {"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool", "metadata": {"name": POOL},
          "spec": {"selector": {"matchLabels": {"app": "model"}}, "targetPorts": [{"number": 8000}],
                   "endpointPickerRef": {"name": "epp", "port": {"number": 9002}}}})
-    try:
-        yield name
-    finally:
-        core.delete_namespace(name)
+    return POOL
 
 
 def make_pod(api: client.ApiClient, namespace: str, name: str, ip: str, *, ports: list[int] | None) -> None:
@@ -69,12 +60,12 @@ class Epp:
 
 
 @pytest.fixture
-def start_epp(control_plane: ControlPlane, tmp_path: Path) -> Iterator[Callable[..., Epp]]:
+def start_epp(control_plane: ControlPlane, pool: str, tmp_path: Path) -> Iterator[Callable[..., Epp]]:
     started: list[ManagedProcess] = []
 
     def start(namespace: str, *faults: str) -> Epp:
         ports = {name: reserve_port() for name in ("grpc", "health", "metrics")}
-        argv = [sys.executable, "-m", "eppconf", "reference-epp", "--pool-name", POOL, "--pool-namespace", namespace,
+        argv = [sys.executable, "-m", "eppconf", "reference-epp", "--pool-name", pool, "--pool-namespace", namespace,
                 "--grpc-port", str(ports["grpc"]), "--grpc-health-port", str(ports["health"]),
                 "--metrics-port", str(ports["metrics"]), "--secure-serving=false",
                 "--kubeconfig", str(control_plane.admin_kubeconfig), "--refresh-metrics-interval", "200ms"]
