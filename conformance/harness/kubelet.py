@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,6 +20,10 @@ from kubernetes import client
 
 from conformance import manifests
 from conformance.harness.observer import ServedPort
+
+
+#: Seconds a pod creation waits for a new namespace's ``default`` ServiceAccount.
+SERVICE_ACCOUNT_WAIT = 10.0
 
 
 class ServerRuntime(Protocol):
@@ -87,7 +92,7 @@ class Kubelet:
         pod = Pod(name=name, ip=self._addresses.allocate(), ports=())
         self._pods[name] = pod
         self.serve(name, ports)
-        self._core.create_namespaced_pod(self._namespace, self._manifest(pod, labels, annotations or {}))
+        self._create(self._manifest(pod, labels, annotations or {}))
         self._patch_status(name, _running_status(pod.ip, ready=ready))
         return pod
 
@@ -142,6 +147,19 @@ class Kubelet:
                                 annotations=dict(annotations))
         body["spec"]["containers"][0]["ports"] = [{"containerPort": port} for port in pod.ports]
         return body
+
+    def _create(self, manifest: dict[str, Any]) -> None:
+        """Create the Pod object, waiting out a fresh namespace whose ``default`` ServiceAccount a
+        cluster's controller-manager has not made yet (admission refuses pods until it exists)."""
+        deadline = time.monotonic() + SERVICE_ACCOUNT_WAIT
+        while True:
+            try:
+                self._core.create_namespaced_pod(self._namespace, manifest)
+                return
+            except client.ApiException as err:
+                if err.status != 403 or "serviceaccount" not in str(err.body) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
 
     def _patch_status(self, name: str, status: dict[str, Any]) -> None:
         self._core.patch_namespaced_pod_status(name, self._namespace, {"status": status})
