@@ -8,13 +8,13 @@ Exits 1 when the fake misses its budget (>= 1000 completions/s over 32 ports, p9
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import sys
 import time
 
 import aiohttp
 
+from eppconf.controlplane import reserve_port
 from fakes import FakeServerProcess
 
 HOST = "127.0.0.20"
@@ -24,17 +24,6 @@ SCRAPE_PORTS = 64
 SCRAPE_INTERVAL = 0.05
 MIN_COMPLETIONS_PER_SECOND = 1000
 MAX_P99_SCRAPE_MS = 20.0
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 async def completions_per_second(ports: list[int]) -> float:
@@ -82,7 +71,7 @@ async def scrape_latencies(ports: list[int]) -> list[float]:
 
 
 def main() -> int:
-    ports = free_ports(SCRAPE_PORTS)
+    ports = [reserve_port(HOST) for _ in range(SCRAPE_PORTS)]
     with FakeServerProcess(ports, host=HOST):
         one = asyncio.run(completions_per_second(ports[:1]))
         many = asyncio.run(completions_per_second(ports[:32]))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 
 import pytest
 from harness_epp import RoutingEpp
 
 from conformance.harness.gateway import GatewayClient, GatewayError, split_endpoint
+from eppconf.controlplane import reserve_port
 from fakes import FakeRuntime
 
 
@@ -80,9 +80,7 @@ def test_send_reports_the_immediate_response(epp: RoutingEpp, gateway: GatewayCl
 
 
 def test_unreachable_epp_is_one_clear_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = reserve_port()
     with pytest.raises(GatewayError, match=f"cannot reach the EPP at 127.0.0.1:{port}"):
         GatewayClient(f"127.0.0.1:{port}", timeout=0.3)
 

@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_ports
 from fake_helpers import http, scrape
 
-from eppconf.controlplane import ProcessStartError
+from eppconf.controlplane import ProcessStartError, reserve_port
 from fakes import FakeRuntime, FakeServerProcess
 
 
@@ -22,7 +21,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_process_serves_every_port_with_its_config(tmp_path: Path) -> None:
-    ports = free_ports(3, "127.0.0.12")
+    ports = [reserve_port("127.0.0.12") for _ in range(3)]
     config = tmp_path / "ports.yaml"
     config.write_text(f'"{ports[2]}": {{models: [special]}}\n')
     with FakeServerProcess(ports, host="127.0.0.12", args=["--model", "m", "--config", str(config)]) as server:
@@ -66,7 +65,7 @@ def test_process_that_dies_early_reports_its_output(runtime: FakeRuntime) -> Non
 
 
 def test_models_endpoint_over_the_process() -> None:
-    [port] = free_ports(1, "127.0.0.12")
+    port = reserve_port("127.0.0.12")
     with FakeServerProcess([port], host="127.0.0.12", args=["--lora", "ad"]):
         status, body = http("GET", f"http://127.0.0.12:{port}/v1/models")
     assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == ["fake-model", "ad"]

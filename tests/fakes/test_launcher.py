@@ -6,11 +6,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import free_ports
 from fake_helpers import http, scrape
 from kubernetes import client
 
-from eppconf.controlplane import ControlPlane
+from eppconf.controlplane import ControlPlane, reserve_port
 from eppconf.portdiscovery import PORT_DISCOVERY_ANNOTATION, parse_port_discovery
 from fakes import FakeRuntime
 from fakes.launcher.annotator import PodAnnotator
@@ -33,7 +32,7 @@ def _put(launcher: FakeLauncher, instance_id: str, body: dict[str, object]) -> t
 
 
 def test_children_start_and_stop_on_their_ports(launcher: FakeLauncher) -> None:
-    first, second = free_ports(2, HOST)
+    first, second = [reserve_port(HOST) for _ in range(2)]
     status, answer = _put(launcher, "a", {"options": f"--model org/m1 --port {first} --served-model-name m1"})
     assert status == 201 and answer["status"] == "started" and answer["instance_id"] == "a"
     assert _put(launcher, "b", {"options": f"--model m2 --port {second} --enable-sleep-mode"})[0] == 201
@@ -50,7 +49,7 @@ def test_children_start_and_stop_on_their_ports(launcher: FakeLauncher) -> None:
 
 
 def test_sleep_and_wake_per_child(launcher: FakeLauncher) -> None:
-    [port] = free_ports(1, HOST)
+    port = reserve_port(HOST)
     _put(launcher, "c", {"options": f"--port {port}"})
     assert http("POST", f"{launcher.base_url}/v2/vllm/instances/c/sleep?level=1")[0] == 200
     assert json.loads(http("GET", f"http://{HOST}:{port}/is_sleeping")[1]) == {"is_sleeping": True}
@@ -91,7 +90,7 @@ def test_annotation_follows_children(control_plane: ControlPlane, admin_api: cli
     try:
         launcher.start()
         assert annotator.read() == "[]"
-        first, second = sorted(free_ports(2, HOST))
+        first, second = sorted([reserve_port(HOST) for _ in range(2)])
         _put(launcher, "x", {"options": f"--port {second}", "inferencePool": "pool-b",
                              "attributes": {"role": "decode"}})
         _put(launcher, "y", {"options": f"--port {first}"})
