@@ -52,10 +52,18 @@ def _string_rule(pattern: str, max_length: int, what: str) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _integral_float_to_int(value: Any) -> Any:
-    """JSON Schema counts 8000.0 as the integer 8000; so does the model (PD-5)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+def _refuse_fraction(value: Any) -> Any:
+    """PD-5: a port written with a fraction or an exponent (``8000.0``, ``8e3``) is no port.
+
+    The seed's ``Number int32`` is read by Go's ``encoding/json``, which refuses such numbers; JSON
+    Schema counts ``8000.0`` as an integer, so the parser keeps the text of every such number
+    (``str`` of the value gives it).
+    """
+    if isinstance(value, float):
+        raise PydanticCustomError(
+            "integer_text", "must be an integer written without a fraction or an exponent, got {text}",
+            {"text": str(value)},
+        )
     return value
 
 
@@ -82,7 +90,7 @@ PoolName = Annotated[
     _string_rule(POOL_NAME_PATTERN, MAX_POOL_NAME_LENGTH,
                  "a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')"),
 ]
-Port = Annotated[int, BeforeValidator(_integral_float_to_int), AfterValidator(_check_port)]
+Port = Annotated[int, BeforeValidator(_refuse_fraction), AfterValidator(_check_port)]
 AttributeKey = Annotated[
     str,
     _string_rule(ATTRIBUTE_KEY_PATTERN, MAX_ATTRIBUTE_KEY_LENGTH,

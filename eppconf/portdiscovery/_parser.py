@@ -96,13 +96,29 @@ _parse_cached = lru_cache(maxsize=4096)(_parse)
 def _load_json(value: str) -> Any:
     """Strict JSON: no NaN or Infinity, no repeated member names; ValueError says why."""
     try:
-        return json.loads(value, object_pairs_hook=_unique_members, parse_constant=_no_constant)
+        return json.loads(value, object_pairs_hook=_unique_members, parse_constant=_no_constant,
+                          parse_float=_NumberText)
     except json.JSONDecodeError as error:
         raise ValueError(f"is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
     except RecursionError:
         raise ValueError("is not valid JSON: nested too deeply") from None
     except ValueError as error:  # e.g. an integer literal too long to convert
         raise ValueError(f"is not valid JSON: {error}") from None
+
+
+class _NumberText(float):
+    """A JSON number written with a fraction or an exponent, which keeps its text for messages (PD-5)."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> _NumberText:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -159,4 +175,6 @@ def _field_path(loc: list[Any]) -> str | None:
 
 
 def _json_type(value: Any) -> str:
+    if isinstance(value, float):
+        return "a number"
     return _JSON_TYPES.get(type(value), type(value).__name__)

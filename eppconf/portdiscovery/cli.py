@@ -116,7 +116,10 @@ def check_cluster(namespace: str, *, kubeconfig: str | None) -> list[Result]:
         try:
             pods = client.CoreV1Api(api_client).list_namespaced_pod(
                 namespace, _preload_content=False, _request_timeout=10)
-            body = json.loads(pods.data)
+            try:
+                body = json.loads(pods.data)
+            finally:
+                pods.release_conn()  # a response read this way keeps its connection until released
         except Exception as error:  # urllib3, API and decode errors all mean: cannot reach the cluster
             raise UsageError(f"cannot list pods in namespace {namespace!r}: {_short(error)}") from None
     items = body.get("items") or []
@@ -139,13 +142,13 @@ def report(results: list[Result], *, output: str) -> None:
 
 def _check_object(source: str, obj: Mapping[str, Any]) -> Iterator[Result]:
     """A Pod's own annotation, or the pod template's of a workload (spec.template)."""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    meta: Mapping[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), Mapping) else {}
     name = f"{meta.get('namespace') or 'default'}/{meta.get('name', '?')}"
     if obj.get("kind") == "Pod":
         yield from _check_metadata(source, name, meta)
         return
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
-    template = spec.get("template") if isinstance(spec.get("template"), Mapping) else {}
+    spec: Mapping[str, Any] = obj["spec"] if isinstance(obj.get("spec"), Mapping) else {}
+    template: Mapping[str, Any] = spec["template"] if isinstance(spec.get("template"), Mapping) else {}
     template_meta = template.get("metadata")
     if isinstance(template_meta, Mapping):
         yield from _check_metadata(f"{source}: {obj.get('kind')} {name} pod template", None, template_meta)

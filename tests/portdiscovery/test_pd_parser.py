@@ -10,8 +10,10 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 import eppconf.portdiscovery.schema as schema_module
+from eppconf import resources
 from eppconf.portdiscovery import (
     ACTIVE_PORTS_ANNOTATION,
     LLMD_ACTIVE_PORTS_ANNOTATION,
@@ -49,9 +51,10 @@ def parser_accepts(text: str) -> bool:
 
 
 def outside_schema_rules_hold(document: Any) -> bool:
-    """PD-7, which JSON Schema cannot express: one port per pool."""
+    """PD-5 and PD-7, which JSON Schema cannot express: ports written as integers (``json.dumps``
+    writes every float with a fraction or an exponent), one port per pool."""
     pairs = [(e["inferencePool"], e["number"]) for e in document]
-    return len(pairs) == len(set(pairs))
+    return len(pairs) == len(set(pairs)) and not any(isinstance(e["number"], float) for e in document)
 
 
 def test_pd1_annotation_keys() -> None:
@@ -120,6 +123,26 @@ def test_pd5_port_message_says_what_and_got() -> None:
     assert str(caught.value.problems[0]) == "entry 0, field number: must be a port between 1 and 65535, got 65536"
 
 
+@pytest.mark.parametrize("number", ["8000.0", "8e3", "8E+3", "80000e-1", "8000.5", "1e999"])
+def test_pd5_fraction_or_exponent_is_no_port(number: str) -> None:
+    with pytest.raises(PortDiscoveryError) as caught:
+        parse_port_discovery(f'[{{"inferencePool":"p","number":{number}}}]')
+    assert str(caught.value.problems[0]) == ("entry 0, field number: must be an integer written without a "
+                                             f"fraction or an exponent, got {number}")
+
+
+def test_pd5_model_refuses_a_float_port() -> None:
+    with pytest.raises(ValidationError, match="without a fraction or an exponent, got 8000.0"):
+        PortEntry(inference_pool="p", number=8000.0)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="without a fraction or an exponent"):
+        PortEntry.model_validate_json('{"inferencePool": "p", "number": 8e3}')
+
+
+def test_pd5_a_float_elsewhere_is_still_a_number() -> None:
+    with pytest.raises(PortDiscoveryError, match=r'attributes\["r"\]: must be a string, got a number'):
+        parse_port_discovery('[{"inferencePool":"p","number":8000,"attributes":{"r":1.5}}]')
+
+
 def test_pd7_duplicate_names_both_entries() -> None:
     with pytest.raises(PortDiscoveryError) as caught:
         parse_port_discovery('[{"inferencePool":"p","number":1},{"inferencePool":"q","number":1},'
@@ -144,9 +167,9 @@ def test_schema_found_in_installed_layout(tmp_path: Path, monkeypatch: pytest.Mo
     installed = tmp_path / "eppconf" / "schemas"
     installed.mkdir(parents=True)
     (installed / schema_module.SCHEMA_FILE).write_text("{}")
-    monkeypatch.setattr(schema_module, "_CANDIDATES", (installed, tmp_path / "missing"))
+    monkeypatch.setattr(resources, "ROOTS", (installed.parent, tmp_path / "missing"))
     assert schemas_dir() == installed
-    monkeypatch.setattr(schema_module, "_CANDIDATES", (tmp_path / "missing",))
+    monkeypatch.setattr(resources, "ROOTS", (tmp_path / "missing",))
     with pytest.raises(FileNotFoundError, match="port-discovery.schema.json not found"):
         schemas_dir()
 
