@@ -8,6 +8,7 @@ others are compared with.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -60,7 +61,7 @@ class Prober:
             "stream: true (chat)": self.stream,
             "unknown model": self.unknown_model,
             "malformed JSON body": self.malformed,
-            **{f"/metrics {name}": (lambda name=name: self.metric(name)) for name in EPP_METRICS},
+            **{f"/metrics {name}": functools.partial(self.metric, name) for name in EPP_METRICS},
             "/metrics content type": lambda: _http("GET", self.base + "/metrics")[2].split(";")[0],
             "POST /sleep?level=1": lambda: str(_http("POST", self.base + "/sleep?level=1")[0]),
             "GET /is_sleeping (asleep)": lambda: _http("GET", self.base + "/is_sleeping")[1].decode(),

@@ -24,6 +24,7 @@ from fakes.modelserver.state import Failure, HeldTooLong, MetricOverrides, PortS
 CONTROL_PREFIX = "/_eppconf"
 SERVED_BY_HEADER = "x-eppconf-served-by"
 STATE_KEY = web.AppKey("state", PortState)
+RENDERER_KEY = web.AppKey("renderer", MetricsRenderer)
 _ERROR_TYPES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
                 404: "NotFoundError", 422: "UnprocessableEntityError", 429: "RateLimitError"}
 _WORDS = ("the", "fake", "model", "server", "answers", "every", "request", "with", "these", "words")
@@ -71,7 +72,7 @@ def make_app(state: PortState) -> web.Application:
     """The application serving one port."""
     app = web.Application(client_max_size=16 * 1024**2)
     app[STATE_KEY] = state
-    metrics = MetricsRenderer(state)
+    metrics = app[RENDERER_KEY] = MetricsRenderer(state)
     handlers = _Handlers(state, metrics)
     app.router.add_get("/health", handlers.health)
     app.router.add_get("/v1/models", handlers.models)
@@ -150,7 +151,7 @@ class _Handlers:
             await asyncio.sleep(failure.latency)
             if failure.status:
                 return error_response(failure.status, failure.message)
-        return web.Response(text=self.renderer.render(), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=self.renderer.body(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _sleep(self, request: web.Request) -> web.Response:
         level = request.query.get("level", "1")
@@ -254,20 +255,19 @@ class _Handlers:
 
     async def _control_scrapes(self, request: web.Request) -> web.Response:
         since = _since(request)
-        return _json([r.to_dict() for r in self.state.scrape_log if r.time >= since])
+        return _json([r.to_dict() for r in self.state.scrapes_since(since)])
 
     async def control_requests(self, request: web.Request) -> web.Response:
-        return _json([r.to_dict() for r in self.state.request_log])
+        return _json([r.to_dict() for r in self.state.requests()])
 
     async def control_reset_logs(self, request: web.Request) -> web.Response:
         self.state.reset_logs()
         return web.Response(status=204)
 
     async def control_get_metrics(self, request: web.Request) -> web.Response:
-        state = self.state
-        return _json({"waiting": state.waiting_value(), "running": state.running_value(),
-                                  "kv_cache_usage": state.kv_cache_value(),
-                                  "overrides": _as_dict(state.overrides)})
+        running, waiting, kv_cache_usage = self.state.metric_values()
+        return _json({"waiting": waiting, "running": running, "kv_cache_usage": kv_cache_usage,
+                      "overrides": _as_dict(self.state.overrides)})
 
     async def _control_set_metrics(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -333,7 +333,7 @@ def _text(tokens: int) -> str:
     return " ".join(_WORDS[i % len(_WORDS)] for i in range(tokens))
 
 
-def _usage(completion: Completion) -> dict[str, int]:
+def _usage(completion: Completion) -> dict[str, Any]:
     return {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.output_tokens,
             "total_tokens": completion.prompt_tokens + completion.output_tokens,
             "prompt_tokens_details": {"cached_tokens": 0}}

@@ -17,7 +17,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _GAUGES = (
     ("vllm:num_requests_running", "Number of requests currently running on GPU."),
     ("vllm:num_requests_waiting", "Prometheus metric for the number of queued requests."),
-    ("vllm:kv_cache_usage_perc", "Prometheus metric for the fraction of KV-cache blocks currently in use (from 0 to 1)."),
+    ("vllm:kv_cache_usage_perc",
+     "Prometheus metric for the fraction of KV-cache blocks currently in use (from 0 to 1)."),
 )
 
 
@@ -50,17 +51,30 @@ class MetricsRenderer:
         self._state = state
         self._lora_key: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         self._lora_changed = time.time()
+        self._body_key: tuple[object, ...] | None = None
+        self._body = b""
 
-    def render(self) -> str:
-        state = self._state
-        values = (state.running_value(), state.waiting_value(), state.kv_cache_value())
+    def body(self) -> bytes:
+        """The /metrics body, rendered again only when a value it shows has changed."""
+        values = self._state.metric_values()
+        key = (values, self._current_lora_key())
+        if key != self._body_key:
+            self._body_key, self._body = key, self._render(values).encode()
+        return self._body
+
+    def _render(self, values: tuple[float, float, float]) -> str:
         gauges = "".join(f"{head}{_number(value)}\n" for head, value in zip(self._gauge_heads, values, strict=True))
         running, waiting = self._lora_lists()
         return (f"{gauges}{self._static}running_lora_adapters=\"{running}\","
                 f"waiting_lora_adapters=\"{waiting}\"}} {_number(self._lora_changed)}\n")
 
+    def _current_lora_key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        state = self._state
+        return (tuple(sorted(state.running_loras)) if state.running_loras else (),
+                tuple(sorted(state.waiting_loras)) if state.waiting_loras else ())
+
     def _lora_lists(self) -> tuple[str, str]:
-        key = (tuple(sorted(self._state.running_loras)), tuple(sorted(self._state.waiting_loras)))
+        key = self._current_lora_key()
         if key != self._lora_key:
             self._lora_key, self._lora_changed = key, time.time()
         running, waiting = (escape_label(",".join(names)) for names in key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -11,14 +12,17 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from fakes.modelserver.app import make_app
+from fakes.modelserver.app import RENDERER_KEY, make_app
 from fakes.modelserver.config import PortConfig
+from fakes.modelserver.fastpath import MetricsFastPath
 from fakes.modelserver.state import Failure, MetricOverrides, PortState, RequestRecord, ScrapeRecord
 
 T = TypeVar("T")
 
 #: Seconds a closing port waits for requests in flight before it cuts them off.
 SHUTDOWN_GRACE = 0.5
+#: Loop iterations a closing port gives the connections it accepted last to reach aiohttp.
+_ACCEPTED_CONNECTION_ITERATIONS = 3
 
 
 class PortInUseError(OSError):
@@ -26,16 +30,19 @@ class PortInUseError(OSError):
 
 
 class FakePort:
-    """One served port; its ``FakeControl`` operations run on the runtime's loop and are thread-safe."""
+    """One served port; its ``FakeControl`` operations are thread-safe (most run on the runtime's loop)."""
 
-    def __init__(self, runtime: FakeRuntime, address: str, port: int, state: PortState,
-                 runner: web.AppRunner) -> None:
+    def __init__(self, runtime: FakeRuntime, address: str, port: int, state: PortState, runner: web.AppRunner,
+                 listener: socket.socket, server: asyncio.Server, fast: set[MetricsFastPath]) -> None:
         self.address = address
         self.port = port
         self.config = state.config
         self._runtime = runtime
         self._state = state
         self._runner = runner
+        self._listener = listener
+        self._server = server
+        self._fast = fast
 
     @property
     def base_url(self) -> str:
@@ -47,19 +54,21 @@ class FakePort:
     def _call(self, fn: Callable[[PortState], T]) -> T:
         return self._runtime.call(lambda: fn(self._state))
 
+    # Overrides are set (one atomic assignment) and logs read (under their lock) from the calling
+    # thread, not on the loop: an observer steers and polls hundreds of ports while the loop answers
+    # thousands of scrapes a second.
     def set_metrics(self, *, waiting: float | None = None, running: float | None = None,
                     kv_cache_usage: float | None = None) -> None:
-        overrides = MetricOverrides(waiting=waiting, running=running, kv_cache_usage=kv_cache_usage)
-        self._call(lambda state: setattr(state, "overrides", overrides))
+        self._state.overrides = MetricOverrides(waiting=waiting, running=running, kv_cache_usage=kv_cache_usage)
 
     def clear_metrics(self) -> None:
-        self._call(lambda state: setattr(state, "overrides", MetricOverrides()))
+        self._state.overrides = MetricOverrides()
 
     def scrapes(self, *, since: float = 0.0) -> list[ScrapeRecord]:
-        return self._call(lambda state: [r for r in state.scrape_log if r.time >= since])
+        return self._state.scrapes_since(since)
 
     def requests(self) -> list[RequestRecord]:
-        return self._call(lambda state: list(state.request_log))
+        return self._state.requests()
 
     def reset_logs(self) -> None:
         self._call(PortState.reset_logs)
@@ -167,29 +176,55 @@ class FakeRuntime:
 
     async def serve_async(self, address: str, port: int, config: PortConfig) -> FakePort:
         """``serve`` for code already running on the runtime's loop."""
-        state = PortState(config)
-        runner = web.AppRunner(make_app(state), access_log=None,
-                               shutdown_timeout=SHUTDOWN_GRACE)
-        await runner.setup()
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
         try:
-            site = web.TCPSite(runner, address, port)
-            await site.start()
+            listener = socket.create_server((address, port), family=family)
         except OSError as error:
-            await runner.cleanup()
             if error.errno == errno.EADDRINUSE:
                 raise PortInUseError(error.errno, f"{address}:{port} is already in use") from None
             raise OSError(error.errno, f"cannot serve on {address}:{port}: {error.strerror}") from None
-        bound = runner.addresses[0][1]
+        state = PortState(config)
+        app = make_app(state)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        fast: set[MetricsFastPath] = set()
+        try:
+            await runner.setup()
+            handler = runner.server
+            assert handler is not None
+            server = await asyncio.get_running_loop().create_server(
+                lambda: MetricsFastPath(state, app[RENDERER_KEY], handler, fast), sock=listener)
+        except BaseException:
+            listener.close()
+            await runner.cleanup()
+            raise
+        bound = listener.getsockname()[1]
         state.served_by = f"{address}:{bound}"
-        fake = FakePort(self, address, bound, state, runner)
+        fake = FakePort(self, address, bound, state, runner, listener, server, fast)
         self._ports[(address, bound)] = fake
         return fake
 
     async def close_async(self, port: FakePort) -> None:
         """``close`` for code already running on the runtime's loop."""
         if self._ports.pop((port.address, port.port), None) is not None:
+            await _stop_accepting(port._listener)
+            port._server.close()
+            for connection in list(port._fast):
+                connection.close()
             await port._runner.cleanup()
 
     async def _close_all(self) -> None:
         for port in list(self._ports.values()):
             await self.close_async(port)
+
+
+async def _stop_accepting(listener: socket.socket) -> None:
+    """Stop accepting on ``listener``, then let the connections accepted last reach their protocol.
+
+    Python 3.11's asyncio leaves a connection accepted in the loop iteration that closes its
+    server half-made and open (``ResourceWarning: unclosed transport``), and the port's cleanup
+    closes only the connections its protocols have seen; so the listener stops first, and the
+    server closes once every accepted connection has its protocol.
+    """
+    asyncio.get_running_loop().remove_reader(listener.fileno())
+    for _ in range(_ACCEPTED_CONNECTION_ITERATIONS):
+        await asyncio.sleep(0)

@@ -1,12 +1,15 @@
 """Per-port state of a fake model server: in-flight requests, metric overrides, sleep, failures, logs.
 
-A ``PortState`` belongs to the asyncio loop that serves its port; only that loop touches it.
+A ``PortState`` belongs to the asyncio loop that serves its port; only that loop changes it, except
+for ``overrides`` (one atomic assignment) and the logs, which any thread may read under their lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -110,8 +113,9 @@ class PortState:
         self.running_loras: Counter[str] = Counter()
         self.overrides = MetricOverrides()
         self.failures: dict[str, Failure] = {}
-        self.scrape_log: deque[ScrapeRecord] = deque(maxlen=config.log_capacity)
-        self.request_log: deque[RequestRecord] = deque(maxlen=config.log_capacity)
+        self._scrape_log: deque[ScrapeRecord] = deque(maxlen=config.log_capacity)
+        self._request_log: deque[RequestRecord] = deque(maxlen=config.log_capacity)
+        self._log_lock = threading.Lock()
         self.sleep_level = 0
         self._awake = asyncio.Event()
         self._awake.set()
@@ -165,14 +169,30 @@ class PortState:
 
     # logs -------------------------------------------------------------------------------------
     def log_scrape(self, client: str) -> None:
-        self.scrape_log.append(ScrapeRecord(time.time(), client))
+        record = ScrapeRecord(time.time(), client)
+        with self._log_lock:
+            self._scrape_log.append(record)
 
     def log_request(self, record: RequestRecord) -> None:
-        self.request_log.append(record)
+        with self._log_lock:
+            self._request_log.append(record)
+
+    def scrapes_since(self, since: float) -> list[ScrapeRecord]:
+        """The scrapes logged at or after ``since``, oldest first; costs only the records returned."""
+        with self._log_lock:
+            recent = list(itertools.takewhile(lambda record: record.time >= since, reversed(self._scrape_log)))
+        recent.reverse()
+        return recent
+
+    def requests(self) -> list[RequestRecord]:
+        """The inference requests logged, oldest first."""
+        with self._log_lock:
+            return list(self._request_log)
 
     def reset_logs(self) -> None:
-        self.scrape_log.clear()
-        self.request_log.clear()
+        with self._log_lock:
+            self._scrape_log.clear()
+            self._request_log.clear()
 
     # in-flight accounting ---------------------------------------------------------------------
     def blocks_for(self, tokens: int) -> int:
@@ -202,16 +222,13 @@ class PortState:
             slot.release()
             self._slots.release()
 
-    def waiting_value(self) -> float:
-        return self.overrides.waiting if self.overrides.waiting is not None else self.waiting
-
-    def running_value(self) -> float:
-        return self.overrides.running if self.overrides.running is not None else self.running
-
-    def kv_cache_value(self) -> float:
-        if self.overrides.kv_cache_usage is not None:
-            return self.overrides.kv_cache_usage
-        return min(1.0, self.used_blocks / self.config.num_gpu_blocks)
+    def metric_values(self) -> tuple[float, float, float]:
+        """(running, waiting, kv_cache_usage) as /metrics shows them, from one read of ``overrides``."""
+        overrides = self.overrides
+        return (self.running if overrides.running is None else overrides.running,
+                self.waiting if overrides.waiting is None else overrides.waiting,
+                min(1.0, self.used_blocks / self.config.num_gpu_blocks) if overrides.kv_cache_usage is None
+                else overrides.kv_cache_usage)
 
 
 class _Slot:

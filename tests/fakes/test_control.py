@@ -7,10 +7,9 @@ import time
 import urllib.request
 
 import pytest
+from fake_helpers import http, scrape
 
 from fakes import ControlClient, ControlError, FakeRuntime, PortConfig, PortInUseError
-
-from fake_helpers import http, scrape
 
 
 @pytest.fixture

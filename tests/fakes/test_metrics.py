@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from fakes import FakeRuntime, PortConfig
-
 from fake_helpers import Background, eventually, scrape, value
+
+from fakes import FakeRuntime, PortConfig
 
 SLOW = PortConfig(models=("m",), lora_adapters=("ad1", "ad2"), time_to_first_token=0.4, max_num_seqs=2,
                   block_size=8, num_gpu_blocks=10, max_loras=4)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fakes import FakeRuntime, PortConfig
-
 from fake_helpers import Background, eventually, http, value
+
+from fakes import FakeRuntime, PortConfig
 
 
 def test_sleep_holds_inference_until_wake(runtime: FakeRuntime) -> None:
