@@ -1,0 +1,148 @@
+"""A kind cluster created from a node image built on this machine (no registry needed).
+
+``scripts/build-kind-node.sh`` builds the kind CLI and the node image
+``eppconf.local/kind-node:<Kubernetes version>``; ``EPPCONF_KIND_NODE_IMAGE`` names another
+image instead. Clusters are created from ``kind-config.yaml`` with their own kubeconfig file
+(the user's ``~/.kube/config`` is left alone) and only on a host whose firewall keeps
+containers away from its outer network (:mod:`eppconf.kind.isolation`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from eppconf.controlplane.binaries import KUBERNETES_VERSION, cache_root
+from eppconf.kind.isolation import check_isolation
+from eppconf.resources import resource
+
+#: The kind release the build script builds.
+KIND_VERSION = "v0.33.0"
+#: The node image the build script builds.
+LOCAL_NODE_IMAGE = f"eppconf.local/kind-node:{KUBERNETES_VERSION}"
+#: The Debian image (with python3) the build script imports beside it.
+BASE_IMAGE = "eppconf.local/debian:bookworm"
+#: The environment variable naming a node image to use instead.
+NODE_IMAGE_ENV = "EPPCONF_KIND_NODE_IMAGE"
+#: The script that builds the kind CLI and the node image.
+BUILD_SCRIPT = resource("scripts/build-kind-node.sh")
+#: How long ``kind create cluster`` may wait for the control plane.
+CREATE_WAIT = "180s"
+
+
+class KindUnavailable(RuntimeError):
+    """Docker, the kind CLI or the node image is missing."""
+
+
+def _run(args: list[str], what: str) -> None:
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
+    except FileNotFoundError as error:
+        raise KindUnavailable(f"{what}: {args[0]} not found") from error
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {' '.join(args)}\n{tail}")
+
+
+def kind_binary() -> Path:
+    """The kind CLI: the one the build script caches, else ``kind`` on PATH."""
+    cached = cache_root() / "kind" / f"kind-{KIND_VERSION}" / "kind"
+    if os.access(cached, os.X_OK):
+        return cached
+    found = shutil.which("kind")
+    if found:
+        return Path(found)
+    raise KindUnavailable(f"the kind CLI is not built ({cached} is missing); run {BUILD_SCRIPT}")
+
+
+def docker_running() -> bool:
+    """Whether a Docker Engine answers."""
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode == 0
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+
+
+def image_present(image: str) -> bool:
+    """Whether the Docker Engine holds IMAGE."""
+    return subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode == 0
+
+
+def node_image() -> str:
+    """``$EPPCONF_KIND_NODE_IMAGE``, else the locally built node image."""
+    return os.environ.get(NODE_IMAGE_ENV) or LOCAL_NODE_IMAGE
+
+
+def unavailable_reason() -> str | None:
+    """Why a cluster cannot be created here, or None when it can."""
+    if not docker_running():
+        return "no Docker Engine is running (start one with scripts/docker-engine.sh up)"
+    image = node_image()
+    if not image_present(image):
+        return f"node image {image} is not in Docker (build it with {BUILD_SCRIPT}, or set {NODE_IMAGE_ENV})"
+    try:
+        kind_binary()
+    except KindUnavailable as error:
+        return str(error)
+    return None
+
+
+class KindCluster:
+    """One kind cluster: ``start()`` creates it, ``stop()`` deletes it unless ``keep``."""
+
+    def __init__(self, name: str = "eppconf", *, image: str | None = None, config: Path | None = None,
+                 keep: bool = False) -> None:
+        self.name = name
+        self.image = image or node_image()
+        self.config = config or resource("kind-config.yaml")
+        self.keep = keep
+        self._dir = Path(tempfile.mkdtemp(prefix=f"eppconf-kind-{name}-"))
+        self.kubeconfig = self._dir / "kubeconfig"
+        self.create_seconds: float | None = None
+
+    def start(self) -> None:
+        """Create the cluster (waiting for its control plane); its kubeconfig is ``kubeconfig``."""
+        reason = unavailable_reason()
+        if reason:
+            raise KindUnavailable(reason)
+        check_isolation()
+        started = time.monotonic()
+        try:
+            self._kind("create", "cluster", "--name", self.name, "--image", self.image, "--config", str(self.config),
+                       "--kubeconfig", str(self.kubeconfig), "--wait", CREATE_WAIT,
+                       what=f"creating kind cluster {self.name}")
+        except BaseException:
+            self.keep = False
+            self.stop()
+            raise
+        self.create_seconds = time.monotonic() - started
+
+    def load_image(self, image: str) -> None:
+        """Copy IMAGE from the Docker Engine into the cluster's nodes."""
+        self._kind("load", "docker-image", image, "--name", self.name, what=f"loading {image} into {self.name}")
+
+    def stop(self) -> None:
+        """Delete the cluster and its kubeconfig, unless the cluster is kept."""
+        if self.keep:
+            return
+        try:
+            self._kind("delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig),
+                       what=f"deleting kind cluster {self.name}")
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _kind(self, *args: str, what: str) -> None:
+        _run([str(kind_binary()), *args], what)
+
+    def __enter__(self) -> KindCluster:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
