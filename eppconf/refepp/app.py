@@ -7,6 +7,7 @@ the metrics scraper, the ext_proc gRPC server (TLS with a self-signed certificat
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -88,32 +89,44 @@ class ReferenceEPP:
         self._client: kubernetes.client.ApiClient | None = None
 
     def start(self) -> ReferenceEPP:
-        """Start every part; on failure, whatever started is stopped again."""
+        """Start every part; on failure, whatever started is stopped again.
+
+        The ports are bound first (one in use fails the start at once), the servers answer last:
+        once its health server answers, the EPP is already listing its pool and pods.
+        """
         try:
-            self._start_servers()
+            self._bind_servers()
             self._scraper = Scraper(self.state, interval=self.options.refresh_metrics_interval)
             self._scraper.start()
             self._start_watches()
+            self._serve()
         except BaseException:
             self.stop()
             raise
+        # What exists by now (modules, the API client, protobuf descriptors) lives as long as the
+        # EPP; frozen, it is no longer traversed by full collections, whose pauses otherwise reached
+        # hundreds of milliseconds in the middle of ext_proc decisions.
+        gc.freeze()
         return self
 
-    def _start_servers(self) -> None:
+    def _bind_servers(self) -> None:
         options = self.options
         credentials = self_signed_credentials(["localhost", options.bind_address]) if options.secure_serving else None
         extproc = _grpc_server(options.bind_address, options.grpc_port, credentials=credentials, what="ext_proc")
         extproc_grpc.add_ExternalProcessorServicer_to_server(ExtProcServicer(self.state), extproc)
         health = _grpc_server(options.bind_address, options.grpc_health_port, credentials=None, what="gRPC health")
         health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(self.state), health)
-        for server in (extproc, health):
-            server.start()
-            self._servers.append(server)
+        self._servers += [extproc, health]
         try:
             self._metrics = MetricsServer(self.state, host=options.bind_address, port=options.metrics_port)
         except OSError as error:
             raise StartError(f"cannot listen for metrics on {options.bind_address}:{options.metrics_port}: "
                              f"{error.strerror or error}") from None
+
+    def _serve(self) -> None:
+        for server in self._servers:
+            server.start()
+        assert self._metrics is not None
         self._metrics.start()
 
     def _start_watches(self) -> None:
@@ -144,6 +157,7 @@ class ReferenceEPP:
         if self._client is not None:
             self._client.close()
             self._client = None
+        gc.unfreeze()
 
     def __enter__(self) -> ReferenceEPP:
         return self.start()

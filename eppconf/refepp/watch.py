@@ -3,11 +3,13 @@
 Each resource runs in its own thread: a list gives the full state and a resourceVersion, a watch
 from that version streams changes (with bookmarks); a watch that expires (410 Gone) triggers a
 fresh list, and any other failure a retry with capped exponential backoff. The pool is watched by
-``metadata.name`` field selector; pods are watched across the pool's namespace without a label
-selector, because the datastore decides which pods match (also when the selector changes).
+``metadata.name`` field selector; pods are watched across the pool's namespace (all namespaces for
+a fault that asks) without a label selector, because the datastore decides which pods match
+(also when the selector changes).
 
-The :class:`Reconciler` turns those lists and events into datastore calls (pod events through the
-configured faults first) and publishes the resulting endpoints to the shared state.
+The :class:`Reconciler` turns those lists and events into datastore calls (pod and pool events
+through the configured faults first, into the datastore as the faults wrap it) and publishes the
+resulting endpoints to the shared state.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from eppconf.datastore import Datastore, Endpoint, ManifestError, pod_from_manifest, pool_from_manifest
-from eppconf.refepp.faults import FaultChain, Manifest, PodEvent
+from eppconf.refepp.faults import FaultChain, Manifest, PodEvent, PoolEvent
 from eppconf.refepp.picker import Candidate
 from eppconf.refepp.state import EndpointState
 
@@ -66,13 +68,19 @@ class Reconciler:
     """Applies pool and pod lists and events to the datastore and publishes the endpoints."""
 
     def __init__(self, datastore: Datastore, state: EndpointState, *, faults: FaultChain) -> None:
-        self._datastore = datastore
+        self._datastore = faults.store(datastore)
         self._state = state
         self._faults = faults
         self._lock = threading.Lock()
         self._pods: set[str] = set()
         self._pool_present = False
         self._pods_listed = False
+        faults.bind(self._replayed)
+
+    @property
+    def watches_all_namespaces(self) -> bool:
+        """Whether a fault wants pods of every namespace listed, not only the pool's."""
+        return self._faults.watches_all_namespaces
 
     def pool_listed(self, items: list[Manifest]) -> None:
         """A fresh list of the pool (zero or one item)."""
@@ -84,10 +92,13 @@ class Reconciler:
     def pool_event(self, kind: str, pool: Manifest) -> None:
         """A pool added, modified or deleted."""
         with self._lock:
+            event = self._faults.pool(PoolEvent("delete" if kind == "DELETED" else "set", pool))
+            if event is None:
+                return
             spec = None
-            if kind != "DELETED":
+            if event.kind == "set":
                 try:
-                    spec = pool_from_manifest(pool)
+                    spec = pool_from_manifest(event.pool)
                 except ManifestError as error:
                     log.warning("ignoring the pool until it is valid: %s", error)
             if spec is None:
@@ -114,10 +125,18 @@ class Reconciler:
             self._apply(PodEvent("delete" if kind == "DELETED" else "upsert", pod))
             self._publish()
 
+    def _replayed(self, event: PodEvent) -> None:
+        """A pod event a fault held back, applied past the faults."""
+        with self._lock:
+            self._store(event)
+            self._publish()
+
     def _apply(self, event: PodEvent) -> None:
         changed = self._faults(event)
-        if changed is None:
-            return
+        if changed is not None:
+            self._store(changed)
+
+    def _store(self, changed: PodEvent) -> None:
         name = _name(changed.pod)
         if changed.kind == "upsert":
             try:
@@ -268,6 +287,8 @@ def start_watches(client: kubernetes.client.ApiClient, reconciler: Reconciler, *
                                                     **kwargs)
 
     def list_pods(**kwargs: Any) -> Any:
+        if reconciler.watches_all_namespaces:
+            return core.list_pod_for_all_namespaces(**kwargs)
         return core.list_namespaced_pod(pool_namespace, **kwargs)
 
     watches = [

@@ -9,11 +9,11 @@ import grpc
 import pytest
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as extproc_grpc
 from grpc_health.v1 import health_pb2_grpc
+from refepp_helpers import Served
 
 from eppconf.refepp.extproc import ExtProcServicer
 from eppconf.refepp.health import HealthServicer
 from eppconf.refepp.state import EndpointState
-from refepp_helpers import Served
 
 
 @pytest.fixture

@@ -11,13 +11,12 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as extproc_grpc
 from google.protobuf import json_format
+from refepp_helpers import Served
 
 from eppconf.refepp.extproc import BODY_CHUNK_LIMIT, ExtProcServicer
 from eppconf.refepp.picker import Candidate, Load
 from eppconf.refepp.state import EndpointState
 from eppconf.refepp.tls import self_signed_pair
-
-from refepp_helpers import Served
 
 A1 = Candidate("a-rank-0", "a", "127.0.0.11", 8000)
 A2 = Candidate("a-rank-1", "a", "127.0.0.11", 8001)

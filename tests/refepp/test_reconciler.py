@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from eppconf.datastore import Datastore
@@ -94,3 +95,23 @@ def test_at_ips_finds_endpoints_by_ip_including_ipv6() -> None:
     state.publish([v6, v4])
     assert state.at_ips(["fd00::1", "fd00::1", "127.0.0.9"]) == [v6]
     assert v6.address == "[fd00::1]:8000"
+
+
+def test_an_event_a_fault_holds_back_is_published_when_replayed(monkeypatch: Any) -> None:
+    import eppconf.refepp.faults as faults
+
+    monkeypatch.setattr(faults, "RECREATE_DELAY", 0.05)
+    rec, state = reconciler("recreate-on-change")
+    rec.pool_listed([POOL])
+    rec.pods_listed([pod("a", "127.0.0.2")])
+    rec.pod_event("MODIFIED", pod("a", "127.0.0.2", ports=[8001]))
+    assert addresses(state) == set(), "the update first removes the pod's endpoints"
+    deadline = time.monotonic() + 5
+    while not addresses(state) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert addresses(state) == {"127.0.0.2:8001"}
+
+
+def test_only_a_fault_that_asks_widens_the_pod_watch_to_all_namespaces() -> None:
+    assert reconciler("ignore-namespace")[0].watches_all_namespaces
+    assert not reconciler("stale-labels")[0].watches_all_namespaces

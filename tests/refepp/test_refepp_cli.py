@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import socket
 import time
@@ -84,6 +85,15 @@ def unreachable_kubeconfig(path: Path) -> Path:
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
     return path
+
+
+def test_a_running_epp_keeps_its_start_up_objects_out_of_full_collections(tmp_path: Path) -> None:
+    options = Options(pool_name="p", pool_namespace="ns", grpc_port=reserve_port(), grpc_health_port=reserve_port(),
+                      metrics_port=reserve_port(), secure_serving=False,
+                      kubeconfig=str(unreachable_kubeconfig(tmp_path / "kubeconfig")))
+    with ReferenceEPP(options):
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
 
 
 def test_unreachable_cluster_keeps_retrying_without_becoming_ready(tmp_path: Path,
