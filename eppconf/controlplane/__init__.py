@@ -1,7 +1,7 @@
 """A local control plane (etcd + kube-apiserver as processes, envtest style).
 
 Public face: :class:`ControlPlane`, :func:`find_binaries` and :class:`BinariesNotFound`,
-:class:`ManagedProcess` (the project's one process primitive), :func:`reserve_port`,
+:class:`ManagedProcess` (the project's one process primitive), :func:`reserve_port` and :func:`reserve_address_block`,
 and :func:`ensure_crds` for the suite's InferencePool CRD.
 """
 
@@ -18,7 +18,7 @@ from eppconf.controlplane.binaries import (
 )
 from eppconf.controlplane.controlplane import ADMIN_USER, ControlPlane, ControlPlaneError
 from eppconf.controlplane.crds import DEFAULT_CRD_DIR, CrdError, CrdInstallForbidden, ensure_crds
-from eppconf.controlplane.ports import reserve_port
+from eppconf.controlplane.ports import release_address_block, reserve_address_block, reserve_port
 from eppconf.controlplane.process import ManagedProcess, ProcessStartError, ReadyCheck, http_ready
 
 __all__ = [
@@ -38,6 +38,8 @@ __all__ = [
     "ReadyCheck",
     "cache_root",
     "ensure_crds",
+    "release_address_block",
+    "reserve_address_block",
     "find_binaries",
     "http_ready",
     "reserve_port",

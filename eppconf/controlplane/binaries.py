@@ -2,8 +2,9 @@
 
 Search order: an explicit directory (``--control-plane-bin-dir``), then the
 ``KUBEBUILDER_ASSETS`` environment variable (envtest's convention), then the cache
-that ``scripts/build-control-plane.sh`` fills. The first source that is given decides;
-when it lacks a binary, :class:`BinariesNotFound` names every source and the script.
+that ``eppconf build control-plane`` (``scripts/build-control-plane.sh``) fills. The first source
+that is given decides; when it lacks a binary, :class:`BinariesNotFound` names every source and
+the command that builds them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from eppconf.build import build_command, script
+
 #: Kubernetes release the build script pins (etcd follows from its go.mod).
 KUBERNETES_VERSION = "v1.36.3"
 #: Binaries a control-plane directory must hold.
@@ -22,8 +25,10 @@ REQUIRED_BINARIES = ("etcd", "kube-apiserver")
 BIN_DIR_FLAG = "--control-plane-bin-dir"
 #: The environment variable envtest uses for the same purpose.
 ASSETS_ENV = "KUBEBUILDER_ASSETS"
-#: The script that builds the binaries with Go and fills the cache.
-BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build-control-plane.sh"
+#: The script that builds the binaries with Go and fills the cache (shipped in the wheel too).
+BUILD_SCRIPT = script("control-plane")
+#: The command that runs it.
+BUILD_COMMAND = build_command("control-plane")
 
 
 class BinariesNotFound(RuntimeError):
@@ -90,17 +95,14 @@ def _not_found_message(sources: list[_Source]) -> str:
     return (
         f"control-plane binaries ({', '.join(REQUIRED_BINARIES)}) not found ({looked}). "
         f"Pass {BIN_DIR_FLAG} DIR, set {ASSETS_ENV}=DIR, or build them into the cache with "
-        f"{BUILD_SCRIPT} (Kubernetes {KUBERNETES_VERSION}, needs Go and the module proxy)."
+        f"`{BUILD_COMMAND}` (runs {BUILD_SCRIPT}: Kubernetes {KUBERNETES_VERSION}, needs Go and the"
+        f" module proxy)."
     )
 
 
 def build_binaries(*, environ: Mapping[str, str] | None = None) -> Path:
     """Run the build script (progress streams to stderr) and return the directory it filled."""
     environ = dict(os.environ if environ is None else environ)
-    if not BUILD_SCRIPT.is_file():
-        raise BinariesNotFound(
-            f"build script {BUILD_SCRIPT} is not available (eppconf is not run from its source tree)"
-        )
     environ.setdefault("KUBERNETES_VERSION", KUBERNETES_VERSION)
     target = cache_dir(environ)
     result = subprocess.run(

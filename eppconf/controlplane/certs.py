@@ -110,7 +110,7 @@ class CertificateAuthority:
 def _builder(
     subject: x509.Name, public_key: ec.EllipticCurvePublicKey, *, issuer: x509.Name
 ) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)

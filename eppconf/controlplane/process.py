@@ -99,6 +99,12 @@ class ManagedProcess:
         """True between a successful start and the process ending."""
         return self._popen is not None and self._popen.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the process has ended (negative: the signal that ended it); None
+        before start and while it runs."""
+        return self._popen.poll() if self._popen is not None else None
+
     def start(self) -> ManagedProcess:
         """Start the process and wait until it is ready; raises :class:`ProcessStartError`."""
         if self._popen is not None:

@@ -36,6 +36,7 @@ def test_missing_everywhere_names_flag_variable_and_script(tmp_path: Path) -> No
     assert "--control-plane-bin-dir" in message
     assert "KUBEBUILDER_ASSETS" in message
     assert str(BUILD_SCRIPT) in message
+    assert "`eppconf build control-plane`" in message
     assert str(tmp_path / "empty") in message
 
 
@@ -47,8 +48,8 @@ def test_a_given_directory_lacking_a_binary_is_not_skipped_over(tmp_path: Path) 
         find_binaries(partial, environ={"EPPCONF_CACHE": str(cache)})
 
 
-def test_pinned_version_matches_the_build_script() -> None:
-    script = BUILD_SCRIPT.read_text()
+def test_pinned_version_matches_the_build_scripts() -> None:
+    script = (BUILD_SCRIPT.parent / "lib" / "gobuild.sh").read_text()
     pinned = re.search(r'KUBERNETES_VERSION="\$\{KUBERNETES_VERSION:-(v[0-9.]+)\}"', script)
     assert pinned is not None and pinned.group(1) == KUBERNETES_VERSION
     minor = int(KUBERNETES_VERSION.split(".")[1])

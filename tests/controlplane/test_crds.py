@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,8 @@ from eppconf.controlplane import DEFAULT_CRD_DIR, ControlPlane, CrdError, CrdIns
 from eppconf.controlplane.crds import load_crd_manifests
 
 GROUP, VERSION, PLURAL = "inference.networking.k8s.io", "v1", "inferencepools"
+GIE_MODULE = "sigs.k8s.io/gateway-api-inference-extension@v1.5.0"
+UPSTREAM_CRD = "config/crd/bases/inference.networking.k8s.io_inferencepools.yaml"
 
 
 def _pool(name: str, **spec: Any) -> dict[str, Any]:
@@ -75,6 +80,7 @@ def test_a_pool_without_target_ports_is_accepted(pools_api: client.CustomObjects
     created = pools_api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _pool("no-ports"))
     assert "targetPorts" not in created["spec"]
     assert created["spec"]["endpointPickerRef"]["failureMode"] == "FailClose"
+    assert created["spec"]["appProtocol"] == "http"
 
 
 @pytest.mark.slow
@@ -85,7 +91,7 @@ def test_target_ports_are_limited_to_eight_unique_numbers(
     pools_api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _pool("eight", targetPorts=eight))
     for name, ports, complaint in [
         ("nine", eight + [{"number": 9000}], "must have at most 8 items"),
-        ("twice", [{"number": 8000}, {"number": 8000}], "Duplicate value"),
+        ("twice", [{"number": 8000}, {"number": 8000}], "port number must be unique"),
         ("zero", [{"number": 0}], "should be greater than or equal to 1"),
         ("empty", [], "should have at least 1 items"),
     ]:
@@ -117,9 +123,48 @@ def test_status_is_a_subresource_keeping_parent_fields(
     pools_api.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, PLURAL, "with-status", {"status": {"parents": parents}}
     )
+    defaulted = [{**parents[0], "parentRef": {"name": "gw", "group": "gateway.networking.k8s.io", "kind": "Gateway"}}]
     assert pools_api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "with-status")[
         "status"
-    ] == {"parents": parents}
+    ] == {"parents": defaulted}
+    with pytest.raises(client.ApiException) as rejected:
+        pools_api.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, "with-status", {"status": {"parents": [{"controllerName": "gw"}]}})
+    assert "parentRef" in _rejection(rejected) and "controllerName" in _rejection(rejected)
+
+
+def _upstream_crd() -> Path:
+    """GIE v1.5.0's InferencePool CRD in Go's module cache; skips when it is not there."""
+    cache = os.environ.get("GOMODCACHE")
+    if not cache:
+        go = shutil.which("go")
+        if go is None:
+            pytest.skip("no GOMODCACHE and no go command: cannot find GIE's module")
+        cache = subprocess.run([go, "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout.strip()
+    path = Path(cache) / GIE_MODULE / UPSTREAM_CRD
+    if not path.is_file():
+        pytest.skip(f"{path} is missing: `make setup` downloads GIE v1.5.0 while building its EPP "
+                    "(scripts/build-gie-epp.sh)")
+    return path
+
+
+def _comparable(node: Any) -> Any:
+    """``node`` without descriptions, ``required`` lists sorted: what the API server enforces."""
+    if isinstance(node, dict):
+        return {key: sorted(value) if key == "required" else _comparable(value)
+                for key, value in node.items() if key != "description"}
+    if isinstance(node, list):
+        return [_comparable(item) for item in node]
+    return node
+
+
+def test_crd_is_upstream_v1_apart_from_optional_target_ports() -> None:
+    upstream = _comparable(yaml.safe_load(_upstream_crd().read_text())["spec"])
+    (ours,) = load_crd_manifests(DEFAULT_CRD_DIR)
+    spec = upstream["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert "targetPorts" in spec["required"]
+    spec["required"].remove("targetPorts")
+    assert _comparable(ours["spec"]) == upstream
 
 
 @pytest.mark.slow

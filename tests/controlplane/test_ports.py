@@ -41,3 +41,25 @@ def test_other_loopback_addresses_work_and_others_are_refused() -> None:
     assert ports.reserve_port("127.0.0.42") > 0
     with pytest.raises(ValueError, match="10.1.2.3 is not a loopback address"):
         ports.reserve_port("10.1.2.3")
+
+
+def test_address_blocks_are_distinct_while_held_and_released_on_request() -> None:
+    first, second = ports.reserve_address_block(), ports.reserve_address_block()
+    assert first != second and first.prefixlen == second.prefixlen == 16
+    ports.release_address_block(first)
+    assert ports.reserve_address_block() == first
+
+
+def test_a_block_of_a_dead_process_is_taken_over(claim_dir: Path) -> None:
+    claim_dir.mkdir()
+    (claim_dir / "block-127.20").write_text("999999999")  # no such pid
+    (claim_dir / "block-127.21").write_text(str(1))  # pid 1 is alive
+    assert str(ports.reserve_address_block()) == "127.20.0.0/16"
+    assert str(ports.reserve_address_block()) == "127.22.0.0/16"
+
+
+def test_block_claims_outlive_the_port_claim_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    held = ports.reserve_address_block()
+    monkeypatch.setattr(ports, "CLAIM_TTL", -1.0)
+    ports.reserve_port()
+    assert ports.reserve_address_block() != held
