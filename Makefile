@@ -1,8 +1,9 @@
 # Two entry points for a fresh machine (see README.md):
 #   make conformance   the conformance suite against the reference EPP on a local control plane
 #   make test          the project's own tests (unit, fakes, control plane, suite self-tests)
-# Both first install what they need: a virtualenv with pinned packages, and the Go-built
-# control-plane binaries, GIE EPP and llm-d-inference-sim (cached under $(EPPCONF_CACHE)).
+# Both first install what they need, cached under $(EPPCONF_CACHE): a virtualenv with pinned
+# packages and the Go-built control-plane binaries; `make test` also builds the upstream peers its
+# tests run (GIE's EPPs v1.5.0 epp and v1.6.0 lwepp, llm-d-inference-sim).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,14 +13,15 @@ export EPPCONF_CACHE
 BIN := $(VENV)/bin
 REPORT ?= reports/conformance-report.yaml
 
-.PHONY: conformance test setup binaries lint benchmarks clean
+.PHONY: conformance test setup control-plane binaries lint benchmarks clean
 
-conformance: setup
+conformance: $(VENV)/.installed control-plane
 	$(BIN)/pytest conformance --report-output $(REPORT)
 
 # pytest exits 5 when it collects nothing: for this project that is a broken test path, not a pass.
+# Two workers: most slow tests wait on EPPs and control planes rather than compute.
 test: setup lint
-	$(BIN)/pytest; status=$$?; \
+	$(BIN)/pytest -n 2; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: check testpaths in pyproject.toml" >&2; exit 1; fi; \
 	exit $$status
 
@@ -31,13 +33,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
-binaries:
+control-plane:
 	bash scripts/build-control-plane.sh >/dev/null
+
+binaries: control-plane
 	bash scripts/build-gie-epp.sh >/dev/null
+	bash scripts/build-gie-epp.sh v1.6.0 lwepp >/dev/null
 	bash scripts/build-inference-sim.sh >/dev/null
 
 lint: $(VENV)/.installed
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 benchmarks: setup
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -29,7 +29,7 @@ ROUNDS = 3
 def discovery(roles: str) -> dict[str, str]:
     """A port-discovery annotation with one entry per port; ``roles`` picks each entry's role."""
     entries = [{"inferencePool": "bench", "number": port, "attributes": {"llm-d.ai/role": role}}
-               for port, role in zip(PORTS, roles)]
+               for port, role in zip(PORTS, roles, strict=False)]
     return {PORT_DISCOVERY_ANNOTATION: json.dumps(entries)}
 
 

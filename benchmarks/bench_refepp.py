@@ -19,6 +19,7 @@ from concurrent import futures
 from multiprocessing.connection import Connection
 
 import grpc
+from benchlib import percentile
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as extproc_grpc
@@ -67,11 +68,6 @@ def measure(stub: extproc_grpc.ExternalProcessorStub, messages: list[pb.Processi
         if responses[0].WhichOneof("response") != "request_headers":
             raise SystemExit(f"unexpected answer: {responses[0]}")
     return samples
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def serve(conn: Connection) -> None:

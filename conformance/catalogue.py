@@ -31,6 +31,11 @@ class ConformanceTest:
     """IDs of the rules of docs/spec.md it checks, e.g. ``("PD-12",)``."""
     body: Body
     """The test itself, called with the per-test harness."""
+    faults: tuple[str, ...] = ()
+    """Faults of the reference EPP (``eppconf reference-epp --fault NAME``) this test must fail
+    against: the bugs it is written to catch, checked by the project's own tests."""
+    provisional: bool = False
+    """A new test still being proven: it runs and is reported, but a failure fails no profile."""
 
 
 class Registry:
@@ -48,11 +53,13 @@ class Registry:
         self._tests[test.name] = test
 
     def test(self, *, name: str, description: str, features: Iterable[Feature],
-             rules: Iterable[str]) -> Callable[[Body], Body]:
+             rules: Iterable[str], faults: Iterable[str],
+             provisional: bool = False) -> Callable[[Body], Body]:
         """Decorator registering the decorated function as the body of a new test."""
         def register(body: Body) -> Body:
-            self.add(ConformanceTest(name=name, description=description,
-                                     features=frozenset(features), rules=tuple(rules), body=body))
+            self.add(ConformanceTest(name=name, description=description, features=frozenset(features),
+                                     rules=tuple(rules), body=body, faults=tuple(faults),
+                                     provisional=provisional))
             return body
         return register
 

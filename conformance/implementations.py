@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from eppconf import __version__
+from eppconf.build import build_command
 from eppconf.controlplane import cache_root
 
 EXT_PROC_HEALTH_SERVICE = "envoy.service.ext_proc.v3.ExternalProcessor"
@@ -29,21 +31,28 @@ class BinaryLocation:
 
     env_var: str
     """Environment variable naming the binary explicitly."""
-    cache_path: str
-    """Path under the eppconf cache (``$EPPCONF_CACHE``, default ``~/.cache/eppconf``)."""
-    build_script: str
-    """Script, relative to the project root, that builds the binary into the cache."""
+    cache_path: str | None
+    """Path under the eppconf cache (``$EPPCONF_CACHE``, default ``~/.cache/eppconf``); ``None`` when
+    this project builds no such binary and only ``env_var`` can name one."""
+    how_to_get: str
+    """How to get the binary: the command that builds it into the cache, or where it comes from."""
 
     def find(self) -> Path:
-        """The executable; ``ImplementationError`` naming both places and the build command if absent."""
+        """The executable; ``ImplementationError`` naming where it looked and how to get it if absent."""
         explicit = os.environ.get(self.env_var)
-        candidate = Path(explicit) if explicit else cache_root() / self.cache_path
+        if not explicit and self.cache_path is None:
+            raise ImplementationError(f"${self.env_var} is not set; {self.how_to_get}")
+        candidate = Path(explicit) if explicit else cache_root() / str(self.cache_path)
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
         source = f"${self.env_var}" if explicit else "the cache"
-        raise ImplementationError(
-            f"no executable at {candidate} (from {source}); build it with `bash {self.build_script}` "
-            f"(writes {cache_root() / self.cache_path}) or set {self.env_var} to its path")
+        raise ImplementationError(f"no executable at {candidate} (from {source}); {self.how_to_get}")
+
+    @classmethod
+    def built(cls, env_var: str, cache_path: str, build_command: str) -> BinaryLocation:
+        """A binary that ``build_command`` (``eppconf build ...``) builds into the cache."""
+        return cls(env_var, cache_path, f"build it with `{build_command}` (writes "
+                                        f"$EPPCONF_CACHE/{cache_path}) or set {env_var} to its path")
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,22 @@ class Implementation:
     tls: bool
     """Whether its ext_proc server speaks TLS (self-signed, not verified by the gateway client)."""
     binary: BinaryLocation | None = None
+    organization: str = ""
+    """Who maintains it, as the report states it."""
+    project: str = ""
+    """Its project name, as the report states it."""
+    url: str = ""
+    """Its home page, as the report states it."""
+    program: str = "{binary}"
+    """The start of ``command`` that runs the EPP; an image of it has this as its entrypoint."""
+
+    def __post_init__(self) -> None:
+        if not self.command.startswith(self.program + " "):
+            raise ValueError(f"{self.name}: command {self.command!r} does not start with {self.program!r}")
+
+    def args_template(self) -> str:
+        """The template of the arguments after ``program``: what a container of its image is given."""
+        return self.command.removeprefix(self.program).strip()
 
     def command_template(self) -> str:
         """The template with ``{binary}`` filled; ``ImplementationError`` if the binary is missing."""
@@ -78,6 +103,9 @@ REFERENCE = Implementation(
              "--bind-address 127.0.0.1"),
     health_service=EXT_PROC_HEALTH_SERVICE,
     tls=True,
+    organization="eppconf",
+    project="eppconf-reference-epp",
+    program="{python} -m eppconf reference-epp",
 )
 
 GIE_V1_5_0 = Implementation(
@@ -91,11 +119,50 @@ GIE_V1_5_0 = Implementation(
              "--metrics-endpoint-auth=false --tracing=false --enable-pprof=false"),
     health_service=EXT_PROC_HEALTH_SERVICE,
     tls=True,
-    binary=BinaryLocation(env_var="EPPCONF_GIE_EPP", cache_path="gie-epp/v1.5.0/epp",
-                          build_script="scripts/build-gie-epp.sh"),
+    binary=BinaryLocation.built("EPPCONF_GIE_EPP", "gie-epp/v1.5.0/epp", build_command("gie-epp")),
+    organization="kubernetes-sigs",
+    project="gateway-api-inference-extension",
+    url="https://github.com/kubernetes-sigs/gateway-api-inference-extension",
 )
 
-IMPLEMENTATIONS: dict[str, Implementation] = {impl.name: impl for impl in (REFERENCE, GIE_V1_5_0)}
+GIE_V1_6_0 = Implementation(
+    name="gie-v1.6.0",
+    version="v1.6.0",
+    description="GIE's lightweight EPP v1.6.0 (sigs.k8s.io/gateway-api-inference-extension/cmd/lwepp)",
+    # It binds every interface (":port"), scrapes no metrics and picks round-robin; no tracing, pprof
+    # or metrics authentication to switch off. Its health port reports the service
+    # "inference-extension" SERVING once the pool is in its datastore ("" is SERVING from the start).
+    command=("{binary} --pool-name {pool} --pool-namespace {namespace} --grpc-port {grpc_port} "
+             "--grpc-health-port {grpc_health_port} --metrics-port {metrics_port}"),
+    health_service="inference-extension",
+    tls=True,
+    binary=BinaryLocation.built("EPPCONF_GIE_LWEPP", "gie-epp/v1.6.0/lwepp",
+                                build_command("gie-epp", "v1.6.0", "lwepp")),
+    organization="kubernetes-sigs",
+    project="gateway-api-inference-extension",
+    url="https://github.com/kubernetes-sigs/gateway-api-inference-extension",
+)
+
+LLMD_ROUTER = Implementation(
+    name="llm-d-router",
+    version="v0.9.0",
+    description="llm-d-router's EPP (github.com/llm-d/llm-d-router/cmd/epp), default config",
+    # Same flags and defaults as GIE's EPP v1.5.0, from which it was forked.
+    command=("{binary} --pool-name {pool} --pool-namespace {namespace} --grpc-port {grpc_port} "
+             "--grpc-health-port {grpc_health_port} --metrics-port {metrics_port} "
+             "--metrics-endpoint-auth=false --tracing=false --enable-pprof=false"),
+    health_service=EXT_PROC_HEALTH_SERVICE,
+    tls=True,
+    binary=BinaryLocation("EPPCONF_LLMD_ROUTER_EPP", None,
+                          "build llm-d-router's cmd/epp (github.com/llm-d/llm-d-router, tag v0.9.0; the Go "
+                          "module proxy does not serve it) and set EPPCONF_LLMD_ROUTER_EPP to the binary"),
+    organization="llm-d",
+    project="llm-d-router",
+    url="https://github.com/llm-d/llm-d-router",
+)
+
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl for impl in (REFERENCE, GIE_V1_5_0, GIE_V1_6_0, LLMD_ROUTER)}
 """Every known implementation by name."""
 
 
@@ -105,3 +172,18 @@ def get_implementation(name: str) -> Implementation:
         return IMPLEMENTATIONS[name]
     except KeyError:
         raise ImplementationError(f"unknown EPP implementation {name!r}; known: {', '.join(IMPLEMENTATIONS)}") from None
+
+
+class _Unfilled(dict[str, object]):
+    """Format values that leave every placeholder not given as it is (``{namespace}``)."""
+
+    def __missing__(self, key: str) -> str:
+        return f"{{{key}}}"
+
+
+def fill_command(template: str, values: Mapping[str, object]) -> list[str]:
+    """The argv of a command template: split like a shell line, each argument filled separately.
+
+    Placeholders missing from ``values`` stay as they are.
+    """
+    return [part.format_map(_Unfilled(values)) for part in shlex.split(template)]

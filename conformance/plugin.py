@@ -1,17 +1,20 @@
 """The pytest plugin (entry point ``pytest11``) that runs the conformance suite.
 
 Loaded in every pytest run of an environment with eppconf installed, so it stays light: it adds
-the ``eppconf conformance`` options and builds the options object; fixtures start a cluster, fake
-servers and the EPP only when a conformance test asks for them. Result states are decided in
+the ``eppconf conformance`` options, builds the options object and lets the word ``conformance``
+name this package's suite wherever pytest runs; fixtures start a cluster, fake servers and the EPP
+only when a conformance test asks for them. Result states are decided in
 ``pytest_runtest_makereport`` alone; the report is written once, at the end of the session.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+import sys
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +23,8 @@ import pytest
 from conformance import report as reports
 from conformance.catalogue import ConformanceTest
 from conformance.features import profiles_named
-from conformance.options import ConformanceOptions, build_options, flag_name, load_options_file
-from conformance.report import ResultState
+from conformance.options import FLAGS, ConformanceOptions, add_flags, build_options, dest, load_options_file
+from conformance.report import ResultState, TestResult
 from eppconf import __version__
 
 if TYPE_CHECKING:
@@ -30,31 +33,14 @@ if TYPE_CHECKING:
     from conformance.harness.kubelet import AddressPool
     from conformance.harness.session import Harness
 
-STATE_PROPERTY = "eppconf-conformance-state"
-"""``user_properties`` key carrying ``(test name, state)``; survives pytest-xdist transport."""
+SUITE_WORD = "conformance"  # as eppconf.conformance_cli names it
+"""``pytest conformance`` runs this package's suite when the invocation dir has no such path."""
+TEST_PROPERTY, RULES_PROPERTY = "eppconf-test", "eppconf-rules"
+"""``user_properties`` of every conformance item (in JUnit XML too): its catalogue name and rules."""
+STATE_PROPERTY, MESSAGE_PROPERTY = "eppconf-state", "eppconf-message"
+"""``user_properties`` of the report that decides a test's state; they survive pytest-xdist transport."""
 NOT_SUPPORTED_REASON = "not supported by the chosen profiles"
-
-_FLAGS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("epp", {"metavar": "PRESET", "help": "EPP preset from conformance.implementations"
-                                          " (default: reference)"}),
-    ("epp_command", {"metavar": "TEMPLATE", "help": "run any EPP as a local process; placeholders"
-                     " {pool} {namespace} {grpc_port} {grpc_health_port} {metrics_port}"
-                     " {kubeconfig} {python}"}),
-    ("epp_image", {"metavar": "IMAGE", "help": "run the EPP as a container (cluster mode;"
-                                               " not implemented yet)"}),
-    ("cluster", {"choices": ("local", "kind", "existing"), "help": "where pods and pools live"
-                 " (default: local, an own etcd + kube-apiserver)"}),
-    ("kubeconfig", {"metavar": "FILE", "help": "kubeconfig of --cluster existing"}),
-    ("control_plane_bin_dir", {"metavar": "DIR", "help": "folder with etcd and kube-apiserver"
-                               " (default: KUBEBUILDER_ASSETS, then the eppconf cache)"}),
-    ("profiles", {"action": "append", "metavar": "NAME",
-                  "help": "profile to certify, repeatable (default: all)"}),
-    ("report_output", {"metavar": "PATH", "help": "write the YAML conformance report here"}),
-    ("convergence_timeout", {"metavar": "SECONDS", "help": "time the EPP gets to reflect a"
-                             " change (default: 10)"}),
-    ("epp_start_timeout", {"metavar": "SECONDS", "help": "time the EPP gets to become"
-                           " SERVING (default: 30)"}),
-)
+EXEMPT_REASON = "not supported by the implementation"
 
 
 @dataclass(eq=False)  # registered as a plugin, so it must hash by identity
@@ -65,61 +51,104 @@ class ConformanceRun:
     worker's reports) writes the report.
     """
 
+    config: pytest.Config
     options: ConformanceOptions
     is_worker: bool
-    results: dict[str, ResultState] = field(default_factory=dict)
+    results: dict[str, TestResult] = field(default_factory=dict)
     report: dict[str, Any] | None = None
 
+    @pytest.hookimpl(tryfirst=True)  # before JUnit XML writes the test case
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        for key, value in report.user_properties:
-            if key == STATE_PROPERTY:
-                name, state = value
-                if self.results.get(name) is not ResultState.FAILED:
-                    self.results[name] = ResultState(state)
+        properties = {str(key): str(value) for key, value in report.user_properties}
+        name = properties.get(TEST_PROPERTY)
+        if name is None:
+            return
+        _name_junit_case(self.config, report, name)
+        state = properties.get(STATE_PROPERTY)
+        earlier = self.results.get(name)
+        if state is not None and (earlier is None or earlier.state is not ResultState.FAILED):
+            self.results[name] = TestResult(ResultState(state), properties.get(MESSAGE_PROPERTY, ""))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker or not self.results:
             return
         from conformance.suite import SUITE
 
+        options = self.options
         self.report = reports.build_report(
-            registry=SUITE, results=self.results, profiles=profiles_named(self.options.profiles),
-            implementation=implementation_of(self.options), mode=self.options.cluster,
-            eppconf_version=__version__)
-        if self.options.report_output is not None:
-            reports.write(self.report, self.options.report_output)
+            registry=SUITE, results=self.results, profiles=profiles_named(options.profiles),
+            implementation=implementation_of(options),
+            supported_features=set(options.supported_features) - set(options.exempt_features),
+            mode=options.cluster, eppconf_version=__version__, spec=reports.spec_version())
+        if options.report_output is not None:
+            reports.write(self.report, options.report_output)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.report is None:
             return
         terminalreporter.section("eppconf conformance report")
-        terminalreporter.write(reports.render(self.report))
+        terminalreporter.write(reports.summary_table(self.report))
         if self.options.report_output is not None:
             terminalreporter.write_line(f"report written to {self.options.report_output}")
 
 
+def _name_junit_case(config: pytest.Config, report: pytest.TestReport, name: str) -> None:
+    """Give the report's JUnit XML test case (``--junitxml``) the catalogue name as its name.
+
+    JUnit XML has no public way to name a test case; a pytest without this private key keeps
+    pytest's name (the catalogue name is in the ``eppconf-test`` property either way).
+    """
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.node_reporter(report).add_attribute("name", name)
+
+
 _RUN = pytest.StashKey[ConformanceRun]()
-_UNSUPPORTED = pytest.StashKey[bool]()
+_SKIP_STATE = pytest.StashKey[ResultState]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("eppconf conformance", "eppconf conformance suite")
-    for name, spec in _FLAGS:
-        group.addoption(flag_name(name), dest=f"conformance_{name}", default=None, **spec)
-    group.addoption("--conformance-config", dest="conformance_config", metavar="FILE", default=None,
-                    help="YAML file of conformance options; flags override it")
+    add_flags(parser.getgroup("eppconf conformance", "eppconf conformance suite"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts real processes (control plane, EPP, Go-built peers)")
+    invocation_dir = Path(config.invocation_params.dir)
+    config.args[:] = [suite_path(arg, invocation_dir) for arg in config.args]
     config_file = config.getoption("conformance_config")
     file_path = Path(config_file).resolve() if config_file else None
     file_values = load_options_file(file_path) if file_path else {}
-    flags = {name: config.getoption(f"conformance_{name}") for name, _ in _FLAGS}
+    flags = {option: config.getoption(dest(option)) for option in FLAGS}
     options = build_options(file_values=file_values, flag_values=flags, file_path=file_path,
-                            base_dir=Path(config.invocation_params.dir), presets=_preset_names)
-    run = ConformanceRun(options, is_worker=hasattr(config, "workerinput"))
+                            base_dir=invocation_dir, presets=_preset_names)
+    run = ConformanceRun(config, options, is_worker=hasattr(config, "workerinput"))
+    if options.epp_image is not None and not run.is_worker:
+        _check_docker(options.epp_image)
     config.stash[_RUN] = run
     config.pluginmanager.register(run, "eppconf-conformance-run")
+
+
+def _check_docker(image: str) -> None:
+    """One usage error, before any cluster starts, when Docker cannot run ``--epp-image``."""
+    from conformance.harness.container import docker_problem
+
+    problem = docker_problem(image)
+    if problem is not None:
+        raise pytest.UsageError(f"--epp-image {image}: {problem}")
+
+
+def suite_path(arg: str, invocation_dir: Path) -> str:
+    """``arg``, or, if it is ``conformance`` or a path or node id under it that the invocation
+    dir lacks, the same path in this package."""
+    path, separator, rest = arg.partition("::")
+    parts = Path(path).parts
+    if not parts or parts[0] != SUITE_WORD or (invocation_dir / SUITE_WORD).exists():
+        return arg
+    return str(Path(__file__).parent.joinpath(*parts[1:])) + separator + rest
 
 
 def _preset_names() -> list[str]:
@@ -136,16 +165,20 @@ def conformance_test_of(item: pytest.Item) -> ConformanceTest | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    profiles = profiles_named(config.stash[_RUN].options.profiles)
+    options = config.stash[_RUN].options
+    profiles = profiles_named(options.profiles)
     for item in items:
         test = conformance_test_of(item)
         if test is None:
             continue
-        supported = any(profile.covers(test.features) for profile in profiles)
-        item.stash[_UNSUPPORTED] = not supported
-        if not supported:
-            needs = ", ".join(sorted(test.features))
+        item.user_properties += [(TEST_PROPERTY, test.name), (RULES_PROPERTY, " ".join(test.rules))]
+        needs = ", ".join(sorted(test.features))
+        if not any(profile.covers(test.features) for profile in profiles):
+            item.stash[_SKIP_STATE] = ResultState.NOT_SUPPORTED
             item.add_marker(pytest.mark.skip(reason=f"{NOT_SUPPORTED_REASON} (needs {needs})"))
+        elif not options.supports(test.features):
+            item.stash[_SKIP_STATE] = ResultState.EXEMPT
+            item.add_marker(pytest.mark.skip(reason=f"{EXEMPT_REASON} (needs {needs})"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -159,33 +192,64 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "setup" and report.passed or report.when == "teardown" and not report.failed:
         return report
     if report.skipped:
-        state = ResultState.NOT_SUPPORTED if item.stash.get(_UNSUPPORTED, False) else ResultState.SKIPPED
+        state = item.stash.get(_SKIP_STATE, ResultState.SKIPPED)
     else:
         state = ResultState.FAILED if report.failed else ResultState.PASSED
-    report.user_properties.append((STATE_PROPERTY, (test.name, str(state))))
+    report.user_properties.append((STATE_PROPERTY, str(state)))
+    if report.failed:
+        report.user_properties.append((MESSAGE_PROPERTY, first_line(report)))
     return report
 
 
-def implementation_of(options: ConformanceOptions) -> dict[str, str]:
-    """Name, version and command of the EPP under test, as the report states them."""
-    from conformance.implementations import get_implementation
+def first_line(report: pytest.TestReport) -> str:
+    """The first non-empty line of a failed report's message."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
-    info = options.implementation
-    if options.epp_command is not None:
-        name, command, version = "custom", options.epp_command, "unknown"
+
+def implementation_of(options: ConformanceOptions) -> dict[str, Any]:
+    """Who is certified and the command run, as the report states them: the given metadata,
+    else the preset's; the command (with ``--epp-image``: the image and its entrypoint's
+    arguments) with its placeholders filled but ports and namespace."""
+    from conformance.harness.session import POOL_NAME
+    from conformance.implementations import ImplementationError, fill_command, get_implementation
+
+    custom = options.epp_command or options.epp_args
+    if custom is not None:
+        known: dict[str, Any] = {"project": "custom", "version": "unknown"}
+        template = custom
     else:
         preset = get_implementation(options.epp)
-        name, command, version = preset.name, preset.command, preset.version
-    return {"name": info.name or name, "version": info.version or version, "command": command}
+        known = {"organization": preset.organization, "project": preset.project or preset.name,
+                 "url": preset.url, "version": preset.version}
+        try:
+            template = preset.args_template() if options.epp_image else preset.command_template()
+        except ImplementationError:
+            template = preset.command
+    given = {key: value for key, value in asdict(options.implementation).items() if value}
+    metadata = known | given
+    values: dict[str, object] = {"python": sys.executable, "pool": POOL_NAME}
+    if options.epp_image is not None:
+        from conformance.harness.container import KUBECONFIG_IN_CONTAINER, PYTHON_IN_CONTAINER
+
+        values |= {"python": PYTHON_IN_CONTAINER, "kubeconfig": KUBECONFIG_IN_CONTAINER}
+        metadata["image"] = options.epp_image
+    elif options.kubeconfig is not None:
+        values["kubeconfig"] = options.kubeconfig
+    argv = fill_command(template, values)
+    fields = ("organization", "project", "url", "version", "contact", "image")
+    return {key: list(metadata[key]) if key == "contact" else metadata[key]
+            for key in fields if metadata.get(key)} | {"command": " ".join(map(_shown, argv))}
+
+
+def _shown(argument: str) -> str:
+    """A command argument as a shell line shows it; a placeholder left as it is stays unquoted."""
+    return argument if re.fullmatch(r"[\w@%+=:,./{}-]+", argument) else shlex.quote(argument)
 
 
 def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
-
-
-def _worker_index(config: pytest.Config) -> int:
-    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
-    return int(worker.removeprefix("gw"))
 
 
 @pytest.fixture(scope="session")
@@ -213,12 +277,14 @@ def conformance_cluster(conformance_options: ConformanceOptions) -> Iterator[Clu
 @pytest.fixture(scope="session")
 def conformance_launcher(conformance_options: ConformanceOptions,
                          tmp_path_factory: pytest.TempPathFactory) -> EppLauncher:
-    """Starts the EPP under test: ``--epp-command`` or the ``--epp`` preset."""
+    """Starts the EPP under test: ``--epp-image``, ``--epp-command`` or the ``--epp`` preset."""
     from conformance.harness.epp import ProcessEpp
     from conformance.implementations import ImplementationError, get_implementation
 
     log_dir = tmp_path_factory.mktemp("epp-logs")
     timeout = conformance_options.epp_start_timeout
+    if conformance_options.epp_image is not None:
+        return _container_launcher(conformance_options, log_dir)
     if conformance_options.epp_command is not None:
         return ProcessEpp(conformance_options.epp_command, log_dir=log_dir, startup_timeout=timeout)
     preset = get_implementation(conformance_options.epp)
@@ -232,6 +298,20 @@ def conformance_launcher(conformance_options: ConformanceOptions,
                       health_service=preset.health_service, startup_timeout=timeout)
 
 
+def _container_launcher(options: ConformanceOptions, log_dir: Path) -> EppLauncher:
+    """``--epp-image`` run with ``--epp-args`` or the ``--epp`` preset's arguments."""
+    from conformance.harness.container import ContainerEpp
+    from conformance.implementations import get_implementation
+
+    assert options.epp_image is not None
+    timeout = options.epp_start_timeout
+    if options.epp_args is not None:
+        return ContainerEpp(options.epp_image, options.epp_args, log_dir=log_dir, startup_timeout=timeout)
+    preset = get_implementation(options.epp)
+    return ContainerEpp(options.epp_image, preset.args_template(), log_dir=log_dir, name=preset.name,
+                        tls=preset.tls, health_service=preset.health_service, startup_timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def conformance_fake_runtime() -> Iterator[Any]:
     """One fake-server runtime (an asyncio loop in a thread) for every pod of the run."""
@@ -242,11 +322,12 @@ def conformance_fake_runtime() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def conformance_addresses(pytestconfig: pytest.Config) -> AddressPool:
-    """Pod IPs for this run: a 127.x.0.0/16 of its own per pytest-xdist worker."""
+def conformance_addresses() -> Iterator[AddressPool]:
+    """Pod IPs for this process: a 127.N.0.0/16 no other live run or worker holds."""
     from conformance.harness.kubelet import AddressPool
 
-    return AddressPool(worker_index=_worker_index(pytestconfig))
+    with AddressPool() as addresses:
+        yield addresses
 
 
 @pytest.fixture
@@ -267,7 +348,8 @@ def conformance_harness(request: pytest.FixtureRequest, conformance_test: Confor
         kubelet = Kubelet(api, namespace=namespace, runtime=conformance_fake_runtime,
                           addresses=conformance_addresses, server_config=PortConfig())
         stack.callback(kubelet.close)
-        settings = HarnessSettings(convergence_timeout=conformance_options.convergence_timeout)
+        settings = HarnessSettings(convergence_timeout=conformance_options.convergence_timeout,
+                                   observer=conformance_options.observer)
         yield stack.enter_context(Harness(cluster=conformance_cluster, namespace=namespace,
                                           kubelet=kubelet, launcher=conformance_launcher,
                                           settings=settings))

@@ -2,7 +2,8 @@
 
 Each subcommand lives in the module of its component, which exposes
 ``configure(parser)`` to declare its arguments and ``run(args) -> int`` to act
-(0 success, 1 something checked was wrong, 2 usage error). Modules are imported
+(0 success, 1 something checked was wrong, 2 usage error); a pass-through subcommand
+(``PASS_THROUGH``) hands the rest of the command line to ``run_argv``. Modules are imported
 only when their subcommand is named, so ``eppconf validate`` does not pay for
 gRPC or aiohttp.
 """
@@ -23,7 +24,11 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "fake-launcher": ("fakes.launcher.cli", "run a fake FMA launcher"),
     "reference-epp": ("eppconf.refepp.cli", "run the reference Endpoint Picker"),
     "control-plane": ("eppconf.controlplane.cli", "start, stop or describe a local control plane"),
+    "build": ("eppconf.build", "build a Go program the suite runs (control plane, GIE's EPP, simulator)"),
+    "conformance": ("eppconf.conformance_cli", "run the conformance suite: `pytest conformance` with the same options"),
 }
+PASS_THROUGH = frozenset({"conformance"})
+"""Subcommands whose module takes the rest of the command line as is: ``run_argv(argv) -> int``."""
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -34,12 +39,14 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
-        if name in argv:
+        if name in argv and name not in PASS_THROUGH:
             importlib.import_module(module_name).configure(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in PASS_THROUGH:
+        return int(importlib.import_module(SUBCOMMANDS[argv[0]][0]).run_argv(argv[1:]))
     args = build_parser(argv).parse_args(argv)
     return int(importlib.import_module(args._module).run(args))

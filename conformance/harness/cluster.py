@@ -16,8 +16,8 @@ from typing import Protocol
 from kubernetes import client, config
 
 from conformance import manifests
+from conformance.options import ConformanceOptions, flag_name
 from eppconf.controlplane import ControlPlane, CrdError, ensure_crds
-from conformance.options import ConformanceOptions
 
 EPP_USER = "eppconf-epp"
 """The identity an EPP runs as in local mode (see manifests/rbac.yaml)."""
@@ -79,7 +79,7 @@ class ExistingCluster:
         try:
             self.api = config.new_client_from_config(str(kubeconfig))
         except config.ConfigException as err:
-            raise ClusterError(f"--kubeconfig {kubeconfig}: {err}") from None
+            raise ClusterError(f"{flag_name('kubeconfig')} {kubeconfig}: {err}") from None
 
     def start(self) -> None:
         """Make sure the InferencePool CRD is there."""

@@ -7,10 +7,12 @@ Two kinds of evidence, both gathered through the fake model servers and the gate
   (nothing waiting, empty KV cache) and the other ports at that IP unattractive, wait until the EPP
   has scraped the new values, then ask for a decision with the subset hint ``[ip:port]``. Whatever
   the EPP picks is routed (an EPP that matches the hint on the IP only, like GIE's, may pick another
-  port at that IP, which is evidence for that port); a 503 means nothing eligible.
+  port at that IP, which is evidence for that port); a 503 means nothing eligible, and so does a
+  failed ext_proc stream (GIE's lightweight EPP fails it instead of answering 503): the request
+  goes to no endpoint. Whether an EPP answers 503 is checked by the tests of that rule.
 
-Probes of ports at different IPs share one metrics override and one wait, so an observation costs
-about one scrape round per port of the busiest IP.
+Probes of ports at different IPs share one metrics override and one wait and are sent together,
+so an observation costs about one scrape round per port of the busiest IP.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from conformance.harness.gateway import Delivery, GatewayClient
+from conformance.harness.gateway import Delivery, GatewayClient, GatewayError
+from conformance.harness.settings import ObserverSettings
 from fakes import FakeControl
+
+PROBE_THREADS = 8
+"""Probes of one round (one port at each IP) sent at once: a pool of hundreds of IPs costs a few
+decisions' time per round, not hundreds."""
 
 
 @dataclass(frozen=True)
@@ -35,29 +43,6 @@ class ServedPort:
     @property
     def endpoint(self) -> str:
         return f"{self.address}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ObserverSettings:
-    """Knobs of the endpoint observer; every default suits an EPP scraping every 50 ms."""
-
-    model: str = "fake-model"
-    """Model named in probe requests (default ``fake-model``, what fake servers serve)."""
-    probe_timeout: float = 2.0
-    """Longest wait, in seconds, for the EPP to scrape overridden metrics before probing (default 2)."""
-    scrape_window: float = 1.0
-    """A port scraped within this many seconds before an observation counts as scraped (default 1)."""
-    unscraped_wait: float = 0.2
-    """How long a port without recent scrapes is watched for one after an override (default 0.2 s)."""
-    scrapes_after_override: int = 2
-    """Scrapes of each scraped port to wait for after an override; the second proves the EPP has
-    processed the first (default 2)."""
-    settle: float = 1.0
-    """How long, in seconds, the observed set must stay equal to the expected one (default 1)."""
-    poll_interval: float = 0.1
-    """Pause, in seconds, between two observations in ``eventually`` (default 0.1)."""
-    busy_waiting: float = 50.0
-    """``num_requests_waiting`` reported by ports made unattractive (default 50; KV cache full)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +78,8 @@ class Probe:
     candidate: str
     outcome: str
     picked: tuple[str, ...] = ()
+    answered: bool = True
+    """False when the ext_proc stream failed instead of giving a decision."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +90,11 @@ class Observation:
     probes: tuple[Probe, ...] = ()
     scrapes: tuple[ScrapeEvidence, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def unanswered(self) -> int:
+        """Probes whose ext_proc stream failed."""
+        return sum(not probe.answered for probe in self.probes)
 
     def report(self) -> str:
         """Probes, scrape evidence and notes, one per line."""
@@ -117,31 +109,38 @@ class _Timeline:
     """Changes of the observed set, with times relative to the start of ``eventually``."""
 
     start: float = field(default_factory=time.monotonic)
-    changes: list[tuple[float, frozenset[str]]] = field(default_factory=list)
+    changes: list[tuple[float, str]] = field(default_factory=list)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
 
-    def record(self, endpoints: frozenset[str]) -> None:
-        if not self.changes or self.changes[-1][1] != endpoints:
-            self.changes.append((self.elapsed(), endpoints))
+    def record(self, observation: Observation) -> None:
+        """Note the observed set (and failed streams, if any) when it differs from the last one."""
+        entry = _show(observation.endpoints)
+        if observation.unanswered:
+            entry += f" ({observation.unanswered} probe stream(s) failed)"
+        if not self.changes or self.changes[-1][1] != entry:
+            self.changes.append((self.elapsed(), entry))
 
     def describe(self) -> str:
-        return "\n".join(f"  +{t:6.2f}s {_show(endpoints)}" for t, endpoints in self.changes)
+        return "\n".join(f"  +{t:6.2f}s {entry}" for t, entry in self.changes)
 
 
 class EndpointObserver:
     """Finds the endpoints an EPP routes to, through ``gateway`` and the fakes of ``served_ports``.
 
     ``served_ports`` is called at every observation: the ports that fake servers serve now, the
-    candidates probed.
+    candidates probed. ``check`` runs before and after every observation and raises to end the
+    test (the harness passes one that fails when the EPP under test has exited, since a dead EPP
+    routes nowhere and would pass for one with no endpoints).
     """
 
     def __init__(self, gateway: GatewayClient, served_ports: Callable[[], Iterable[ServedPort]], *,
-                 settings: ObserverSettings | None = None) -> None:
+                 settings: ObserverSettings | None = None, check: Callable[[], None] | None = None) -> None:
         self.gateway = gateway
         self.served_ports = served_ports
         self.settings = settings or ObserverSettings()
+        self.check = check or (lambda: None)
         self.last_observation: Observation | None = None
 
     def observed(self) -> set[str]:
@@ -151,6 +150,7 @@ class EndpointObserver:
 
     def observe(self) -> Observation:
         """One observation: scrape evidence, then one steered probe per served port."""
+        self.check()
         ports = list(self.served_ports())
         groups = _by_address(ports)
         scrapes = tuple(self._scrape_evidence(port) for port in ports)
@@ -165,44 +165,75 @@ class EndpointObserver:
                 for group in steered:
                     self._steer(group, group[round_index])
                 notes += self._wait_for_scrapes([p for group in steered for p in group], since, patience)
-                for group in steered:
-                    probe = self._probe(group[round_index])
-                    probes.append(probe)
-                    found.update(probe.picked)
+                with ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="eppconf-probe") as pool:
+                    for probe in pool.map(self._probe, [group[round_index] for group in steered]):
+                        probes.append(probe)
+                        found.update(probe.picked)
         finally:
             for port in ports:
                 port.control.clear_metrics()
+        self.check()
         return Observation(frozenset(found), tuple(probes), scrapes, tuple(notes))
 
     def eventually(self, expected: Iterable[str], *, timeout: float) -> Observation:
         """Wait up to ``timeout`` seconds until the observed set equals ``expected``, then check that it
-        stays so for the settle window; ``AssertionError`` with the evidence and timeline otherwise."""
+        stays so for the settle window; ``AssertionError`` with the evidence and timeline otherwise.
+
+        The EPP fails only on an observation begun after ``timeout``: one observation of hundreds of
+        ports can outlast the timeout, and what it saw early on says nothing of the EPP at the end.
+        """
         wanted = frozenset(expected)
         timeline = _Timeline()
         matched_at: float | None = None
+        last_match: float | None = None
         while True:
+            late = timeline.elapsed() > timeout
             observation = self.observe()
             self.last_observation = observation
-            timeline.record(observation.endpoints)
+            timeline.record(observation)
             now = timeline.elapsed()
             if observation.endpoints == wanted:
                 matched_at = now if matched_at is None else matched_at
+                last_match = now
                 if now - matched_at >= self.settings.settle:
                     return observation
             else:
-                if matched_at is not None and now > timeout:
-                    raise AssertionError(self._failure(wanted, observation, timeline, timeout,
-                                                       f"matched at +{matched_at:.2f}s but changed within the "
-                                                       f"{self.settings.settle:g}s settle window"))
+                if late:
+                    why = ("never matched" if last_match is None else f"matched at +{last_match:.2f}s but changed "
+                           f"within the {self.settings.settle:g}s settle window")
+                    raise AssertionError(self._failure(wanted, observation, timeline, self._unconverged(timeout, why)))
                 matched_at = None
-                if now > timeout:
-                    raise AssertionError(self._failure(wanted, observation, timeline, timeout,
-                                                       "never matched"))
+            time.sleep(self.settings.poll_interval)
+
+    def stays(self, expected: Iterable[str], *, duration: float,
+              action: Callable[[], None] | None = None) -> Observation:
+        """Check that one observation, then every observation for ``duration`` seconds after
+        ``action`` ran (right after that first one), equals ``expected``; ``AssertionError`` with the
+        evidence and timeline at the first that does not."""
+        wanted = frozenset(expected)
+        timeline = _Timeline()
+        acted_at: float | None = None
+        while True:
+            observation = self.observe()
+            self.last_observation = observation
+            timeline.record(observation)
+            if observation.endpoints != wanted:
+                when = ("before the change" if acted_at is None
+                        else f"{timeline.elapsed() - acted_at:.2f}s after the change (made at +{acted_at:.2f}s)")
+                raise AssertionError(self._failure(wanted, observation, timeline, "the EPP's endpoints did not "
+                                                   f"stay as they were: the observation {when} differs"))
+            if acted_at is None:
+                if action is not None:
+                    action()
+                acted_at = timeline.elapsed()
+            elif timeline.elapsed() - acted_at >= duration:
+                return observation
             time.sleep(self.settings.poll_interval)
 
     def confirm_routing(self, endpoint: str) -> Delivery:
         """Send a request steered to ``endpoint`` through the gateway and check, in the fakes' request
         logs, that exactly that port served it; ``AssertionError`` otherwise."""
+        self.check()
         ports = list(self.served_ports())
         target = next((port for port in ports if port.endpoint == endpoint), None)
         if target is None:
@@ -216,6 +247,9 @@ class EndpointObserver:
             self._steer(group, target)
             self._wait_for_scrapes(group, since, patience)
             delivery = self.gateway.send(self.settings.model, subset=[endpoint])
+        except GatewayError:
+            self.check()  # an EPP that has exited says so, with its exit code
+            raise
         finally:
             for port in group:
                 port.control.clear_metrics()
@@ -234,7 +268,7 @@ class EndpointObserver:
         now = time.time()
         records = port.control.scrapes(since=now - self.settings.scrape_window)
         last_age = max(0.0, now - records[-1].time) if records else None
-        gaps = [later.time - earlier.time for earlier, later in zip(records, records[1:])]
+        gaps = [later.time - earlier.time for earlier, later in zip(records, records[1:], strict=False)]
         return ScrapeEvidence(port.endpoint, len(records), last_age, tuple(sorted({r.client for r in records})),
                               statistics.median(gaps) if gaps else None)
 
@@ -273,15 +307,20 @@ class EndpointObserver:
             time.sleep(0.01)
 
     def _probe(self, candidate: ServedPort) -> Probe:
-        decision = self.gateway.decide(self.settings.model, subset=[candidate.endpoint])
+        try:
+            decision = self.gateway.decide(self.settings.model, subset=[candidate.endpoint])
+        except GatewayError as error:
+            return Probe(candidate.endpoint, f"no decision: {error}", answered=False)
         return Probe(candidate.endpoint, decision.describe(), decision.endpoints if decision.routed else ())
 
-    def _failure(self, wanted: frozenset[str], observation: Observation, timeline: _Timeline, timeout: float,
-                 why: str) -> str:
+    def _unconverged(self, timeout: float, why: str) -> str:
+        return (f"the EPP's endpoints did not converge within {timeout:g}s "
+                f"(settle window {self.settings.settle:g}s): {why}")
+
+    def _failure(self, wanted: frozenset[str], observation: Observation, timeline: _Timeline, headline: str) -> str:
         got = observation.endpoints
         return "\n".join([
-            f"the EPP's endpoints did not converge within {timeout:g}s "
-            f"(settle window {self.settings.settle:g}s): {why}",
+            headline,
             f"expected:   {_show(wanted)}",
             f"observed:   {_show(got)}",
             f"missing:    {_show(wanted - got)}",

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from conformance.catalogue import Registry
-from conformance.suite import activeports, lifecycle, portdiscovery, targetports
+from conformance.suite import (
+    activeports,
+    convergence,
+    deployments,
+    identity,
+    lifecycle,
+    pools,
+    portdiscovery,
+    precedence,
+    selection,
+    targetports,
+    validation,
+)
 
-SUITE = Registry.merge(targetports.tests, lifecycle.tests, activeports.tests, portdiscovery.tests)
+SUITE = Registry.merge(targetports.tests, lifecycle.tests, activeports.tests, portdiscovery.tests,
+                       precedence.tests, pools.tests, deployments.tests, validation.tests, selection.tests,
+                       identity.tests, convergence.tests)
 """Every conformance test, in run order."""

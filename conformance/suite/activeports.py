@@ -21,9 +21,11 @@ tests = Registry()
                 " changing it moves the endpoints.",
     features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.ACTIVE_PORTS},
     rules=("PD-12", "PD-18"),
+    faults=("ignore-active-ports",),
 )
 def active_ports_filters_target_ports(h: Harness) -> None:
     h.create_pool(target_ports=[8000, 8001, 8002])
+    h.start_epp()
     listed = h.create_pod("listed", annotations={ACTIVE_PORTS_ANNOTATION: " 8000 , 8002"})
     h.create_pod("silenced", annotations={ACTIVE_PORTS_ANNOTATION: ""})
     messy = h.create_pod("messy", annotations={ACTIVE_PORTS_ANNOTATION: "8001,9999,abc,8001"})
@@ -38,9 +40,11 @@ def active_ports_filters_target_ports(h: Harness) -> None:
                 " a pod carries both.",
     features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.ACTIVE_PORTS, Feature.LLMD_ACTIVE_PORTS},
     rules=("PD-12",),
+    faults=("ignore-llmd-active-ports",),
 )
 def llmd_active_ports_takes_precedence(h: Harness) -> None:
     h.create_pool(target_ports=[8000, 8001, 8002])
+    h.start_epp()
     both = h.create_pod("both", annotations={LLMD_ACTIVE_PORTS_ANNOTATION: "8001",
                                              ACTIVE_PORTS_ANNOTATION: "8000,8002"})
     llmd_only = h.create_pod("llmd-only", annotations={LLMD_ACTIVE_PORTS_ANNOTATION: "8002"})

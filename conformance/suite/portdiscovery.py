@@ -19,9 +19,11 @@ tests = Registry()
                 " not the pool's targetPorts.",
     features={Feature.PORT_DISCOVERY},
     rules=("PD-11", "PD-15"),
+    faults=("ignore-port-discovery",),
 )
 def port_discovery_expands_pod(h: Harness) -> None:
     h.create_pool(target_ports=[8000])
+    h.start_epp()
     pod = h.create_pod("multi", port_discovery=[8001, 8002, 8003])
     h.endpoints_must_converge(pod.endpoints(8001, 8002, 8003))
 
@@ -32,9 +34,11 @@ def port_discovery_expands_pod(h: Harness) -> None:
                 " falls back to the pool's targetPorts.",
     features={Feature.PORT_DISCOVERY},
     rules=("PD-13", "PD-18"),
+    faults=("stale-annotation",),
 )
 def port_discovery_follows_annotation(h: Harness) -> None:
     h.create_pool(target_ports=[8000])
+    h.start_epp()
     pod = h.create_pod("switching", port_discovery=[8001, 8002])
     h.endpoints_must_converge(pod.endpoints(8001, 8002))
     h.set_port_discovery(pod, [8002, 8003])
@@ -49,9 +53,11 @@ def port_discovery_follows_annotation(h: Harness) -> None:
                 " selector matches.",
     features={Feature.PORT_DISCOVERY},
     rules=("PD-11", "PD-17"),
+    faults=("ignore-pool-name",),
 )
 def port_discovery_ignores_other_pools(h: Harness) -> None:
     h.create_pool(target_ports=[8000])
+    h.start_epp()
     other_pool = {"inferencePool": "another-pool", "number": 8005}
     mixed = h.create_pod("mixed", port_discovery=[8001, other_pool])
     h.create_pod("foreign", port_discovery=[other_pool])

@@ -15,7 +15,7 @@ EndpointKey = tuple[str, str, int]
 PodKey = tuple[str, str]
 
 
-class PortSource(str, Enum):
+class PortSource(str, Enum):  # noqa: UP042 - str() must keep giving the member name
     """Where an endpoint's port came from (PD-11..PD-13)."""
 
     PORT_DISCOVERY = "port-discovery"

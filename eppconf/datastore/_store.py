@@ -87,7 +87,9 @@ class Datastore:
             self._by_pod[key] = new
         if not old and not new:
             return Diff()
-        added, removed, changed = [], [], []
+        added: list[Endpoint] = []
+        removed: list[Endpoint] = []
+        changed: list[Endpoint] = []
         for port, endpoint in new.items():
             before = old.get(port)
             if before == endpoint:
@@ -105,7 +107,9 @@ class Datastore:
 
     def _resync(self) -> Diff:
         """Re-evaluate every pod; the combined diff."""
-        added, removed, changed = [], [], []
+        added: list[Endpoint] = []
+        removed: list[Endpoint] = []
+        changed: list[Endpoint] = []
         for key in set(self._by_pod) | set(self._pods) | set(self._problems):
             diff = self._apply(key, self._pods.get(key))
             added.extend(diff.added)

@@ -45,10 +45,15 @@ class RoutingState:
     routed: set[str] = field(default_factory=set)
     ip_only: bool = False
     """Match the subset hint on the IP only, as GIE v1.5.0 does."""
+    fail_when_none_eligible: bool = False
+    """Fail the stream (INTERNAL) instead of answering 503 when nothing is eligible, as GIE's
+    lightweight EPP v1.6.0 does."""
     metadata_override: str | None = None
     """Put this in ``envoy.lb`` instead of the pick, to make header and metadata disagree."""
     hints: list[list[str] | None] = field(default_factory=list)
     waiting: dict[str, float] = field(default_factory=dict)
+    broken_streams: int = 0
+    """Fail this many of the next ext_proc streams (UNAVAILABLE) instead of answering them."""
 
 
 class RoutingEpp(pb_grpc.ExternalProcessorServicer):
@@ -67,12 +72,12 @@ class RoutingEpp(pb_grpc.ExternalProcessorServicer):
         pb_grpc.add_ExternalProcessorServicer_to_server(self, self._server)
         self._scraper = threading.Thread(target=self._scrape_loop, name="harness-epp-scraper", daemon=True)
 
-    def start(self) -> str:
+    def start(self, port: int = 0) -> str:
         if self.tls:
             key, cert = _self_signed()
-            port = self._server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(key, cert)]))
+            port = self._server.add_secure_port(f"127.0.0.1:{port}", grpc.ssl_server_credentials([(key, cert)]))
         else:
-            port = self._server.add_insecure_port("127.0.0.1:0")
+            port = self._server.add_insecure_port(f"127.0.0.1:{port}")
         self._server.start()
         self._scraper.start()
         self.target = f"127.0.0.1:{port}"
@@ -113,23 +118,33 @@ class RoutingEpp(pb_grpc.ExternalProcessorServicer):
     # ext_proc ------------------------------------------------------------------------------------
     def Process(self, request_iterator: Iterator[pb.ProcessingRequest],
                 context: grpc.ServicerContext) -> Iterator[pb.ProcessingResponse]:
+        with self._lock:
+            broken = self.state.broken_streams > 0
+            self.state.broken_streams -= broken
+        if broken:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "stream broken by the test")
         body = b""
         for message in request_iterator:
             kind = message.WhichOneof("request")
             if kind == "request_body":
                 body += message.request_body.body
                 if message.request_body.end_of_stream:
-                    yield from self._decide(_hint(message), body)
+                    yield from self._decide(_hint(message), body, context)
             elif kind == "response_headers":
                 yield pb.ProcessingResponse(response_headers=pb.HeadersResponse())
             elif kind == "response_body" and message.response_body.end_of_stream:
-                yield pb.ProcessingResponse(response_body=pb.BodyResponse(response=_streamed(message.response_body.body)))
+                body = _streamed(message.response_body.body)
+                yield pb.ProcessingResponse(response_body=pb.BodyResponse(response=body))
 
-    def _decide(self, hint: list[str] | None, body: bytes) -> Iterator[pb.ProcessingResponse]:
+    def _decide(self, hint: list[str] | None, body: bytes,
+                context: grpc.ServicerContext) -> Iterator[pb.ProcessingResponse]:
         with self._lock:
             self.state.hints.append(hint)
             candidates = sorted(self._eligible(hint), key=lambda e: (self.state.waiting.get(e, float("inf")), e))
             metadata_value = self.state.metadata_override
+            fail = self.state.fail_when_none_eligible
+        if not candidates and fail:
+            context.abort(grpc.StatusCode.INTERNAL, "no endpoints available")
         if not candidates:
             yield pb.ProcessingResponse(immediate_response=pb.ImmediateResponse(
                 status=http_status_pb2.HttpStatus(code=http_status_pb2.ServiceUnavailable), body=b"no candidates"))
@@ -181,7 +196,7 @@ def _self_signed() -> tuple[bytes, bytes]:
     """A key and a self-signed certificate with no name the client could verify, as GIE makes."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Inference Ext")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))

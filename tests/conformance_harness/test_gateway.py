@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 
 import pytest
 from harness_epp import RoutingEpp
@@ -19,6 +21,18 @@ def test_explicit_transport_skips_detection(epp: RoutingEpp) -> None:
     epp.set_routed({"127.0.0.9:8000"})
     with GatewayClient(epp.target, tls=epp.tls, timeout=5.0) as client:
         assert client.decide("m").endpoint == "127.0.0.9:8000"
+
+
+def test_a_decision_waits_for_no_delayed_ack(epp: RoutingEpp, gateway: GatewayClient) -> None:
+    # Nagle's algorithm on the TLS tunnel's sockets held small writes for the peer's 40 ms delayed ACK.
+    epp.set_routed({"127.0.0.9:8000"})
+    gateway.decide("m")
+    samples = []
+    for _ in range(21):
+        started = time.perf_counter()
+        gateway.decide("m")
+        samples.append(time.perf_counter() - started)
+    assert statistics.median(samples) < 0.04, samples
 
 
 def test_decision_reads_header_and_metadata(epp: RoutingEpp, gateway: GatewayClient) -> None:

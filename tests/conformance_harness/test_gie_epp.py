@@ -52,7 +52,8 @@ def namespace(admin_api: client.ApiClient) -> Iterator[str]:
     name = f"gie-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     try:
-        core.create_namespaced_service_account(name, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default")))
+        account = client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="default"))
+        core.create_namespaced_service_account(name, account)
         rbac = client.RbacAuthorizationV1Api(admin_api)
         rbac.create_namespaced_role(name, client.V1Role(metadata=client.V1ObjectMeta(name="epp"), rules=EPP_RULES))
         rbac.create_namespaced_role_binding(name, client.V1RoleBinding(

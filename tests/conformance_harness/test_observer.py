@@ -69,6 +69,15 @@ def test_nothing_routed_is_an_empty_set(epp: RoutingEpp, observer: EndpointObser
     assert all("503" in p.outcome for p in observer.last_observation.probes)  # type: ignore[union-attr]
 
 
+def test_a_failed_stream_is_no_route(epp: RoutingEpp, observer: EndpointObserver, served: list[FakePort]) -> None:
+    epp.state.fail_when_none_eligible = True
+    epp.route(endpoints(served[:1]))
+    assert observer.observed() == endpoints(served[:1])
+    outcomes = [p.outcome for p in observer.last_observation.probes]  # type: ignore[union-attr]
+    assert sum("no decision" in outcome and "INTERNAL: no endpoints available" in outcome
+               for outcome in outcomes) == 2, outcomes
+
+
 def test_eventually_waits_for_convergence(epp: RoutingEpp, observer: EndpointObserver, served: list[FakePort]) -> None:
     epp.route(endpoints(served[:1]))
     change = threading.Timer(0.3, epp.set_routed, args=(endpoints(served),))
@@ -81,7 +90,8 @@ def test_eventually_waits_for_convergence(epp: RoutingEpp, observer: EndpointObs
     assert observation.endpoints == endpoints(served)
 
 
-def test_eventually_fails_with_the_evidence(epp: RoutingEpp, observer: EndpointObserver, served: list[FakePort]) -> None:
+def test_eventually_fails_with_the_evidence(epp: RoutingEpp, observer: EndpointObserver,
+                                            served: list[FakePort]) -> None:
     epp.route(endpoints(served[:2]))
     expected = endpoints([served[0], served[2]])
     with pytest.raises(AssertionError) as failure:
@@ -106,6 +116,46 @@ def test_eventually_fails_when_the_set_does_not_hold(epp: RoutingEpp, gateway: G
     with flapping, pytest.raises(AssertionError, match="changed within the 2s settle window") as failure:
         observer.eventually(endpoints(served[:1]), timeout=0.5)
     assert str(failure.value).count("\n  +") >= 2  # at least two entries in the timeline
+
+
+def test_stays_passes_when_every_observation_matches(epp: RoutingEpp, observer: EndpointObserver,
+                                                    served: list[FakePort]) -> None:
+    epp.route(endpoints(served))
+    done: list[bool] = []
+    start = time.monotonic()
+    observation = observer.stays(endpoints(served), duration=0.5, action=lambda: done.append(True))
+    assert done == [True] and observation.endpoints == endpoints(served)
+    assert time.monotonic() - start >= 0.5
+
+
+def test_stays_fails_on_one_observation_without_an_endpoint(epp: RoutingEpp, observer: EndpointObserver,
+                                                           served: list[FakePort]) -> None:
+    epp.route(endpoints(served))
+    gap = threading.Timer(0.4, epp.set_routed, args=(endpoints(served),))
+
+    def change() -> None:  # an EPP that drops an endpoint for a moment after the change
+        epp.set_routed(endpoints(served[1:]))
+        gap.start()
+
+    try:
+        with pytest.raises(AssertionError) as failure:
+            observer.stays(endpoints(served), duration=3.0, action=change)
+    finally:
+        gap.cancel()
+        gap.join()
+    message = str(failure.value)
+    first = f"{served[0].address}:{served[0].port}"
+    assert "did not stay as they were" in message and "after the change (made at +" in message
+    assert f"missing:    [{first}]" in message and "timeline (seconds from start):" in message
+
+
+def test_stays_fails_when_the_set_differs_before_the_change(epp: RoutingEpp, observer: EndpointObserver,
+                                                            served: list[FakePort]) -> None:
+    epp.route(endpoints(served[:1]))
+    called: list[bool] = []
+    with pytest.raises(AssertionError, match="the observation before the change differs"):
+        observer.stays(endpoints(served), duration=0.2, action=lambda: called.append(True))
+    assert called == []
 
 
 def test_confirm_routing_checks_the_request_logs(epp: RoutingEpp, observer: EndpointObserver,

@@ -18,18 +18,18 @@ def body(harness: object) -> None:
 
 def test_the_registry_keeps_order_and_refuses_duplicate_names() -> None:
     registry = Registry()
-    registry.test(name="B", description="b", features={Feature.POD_LIFECYCLE}, rules=("PD-1",))(body)
-    registry.test(name="A", description="a", features=(), rules=())(body)
+    registry.test(name="B", description="b", features={Feature.POD_LIFECYCLE}, rules=("PD-1",), faults=())(body)
+    registry.test(name="A", description="a", features=(), rules=(), faults=())(body)
     assert [t.name for t in registry] == ["B", "A"]
     assert registry.get("B") == ConformanceTest("B", "b", frozenset({Feature.POD_LIFECYCLE}), ("PD-1",), body)
     with pytest.raises(ValueError, match="'A' is registered twice"):
-        registry.test(name="A", description="again", features=(), rules=())(body)
+        registry.test(name="A", description="again", features=(), rules=(), faults=())(body)
 
 
 def test_merged_registries_keep_every_test() -> None:
     first, second = Registry(), Registry()
-    first.test(name="A", description="a", features=(), rules=())(body)
-    second.test(name="B", description="b", features=(), rules=())(body)
+    first.test(name="A", description="a", features=(), rules=(), faults=())(body)
+    second.test(name="B", description="b", features=(), rules=(), faults=())(body)
     assert [t.name for t in Registry.merge(first, second)] == ["A", "B"]
 
 

@@ -1,16 +1,27 @@
-"""The conformance report built from plain results: sections per profile, states and summary."""
+"""The conformance report built from plain results: sections per profile, states, schema and summary."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Collection
 from pathlib import Path
 
+import jsonschema
+import pytest
 import yaml
 
 from conformance import report
 from conformance.catalogue import Registry
 from conformance.features import PROFILES, Feature, profiles_named
-from conformance.report import ResultState
+from conformance.options import CLUSTER_MODES
+from conformance.report import ResultState, TestResult
+from eppconf.resources import resource
+
+PASSED, FAILED = TestResult(ResultState.PASSED), TestResult(ResultState.FAILED, "AssertionError: boom")
+SKIPPED, EXEMPT = TestResult(ResultState.SKIPPED), TestResult(ResultState.EXEMPT)
+IMPLEMENTATION = {"project": "x", "version": "1", "command": "x"}
+PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "reports"
 
 
 def noop(harness: object) -> None:
@@ -19,57 +30,120 @@ def noop(harness: object) -> None:
 
 def registry() -> Registry:
     tests = Registry()
-    for name, features in [("Fallback", {Feature.ENDPOINT_PER_TARGET_PORT}),
-                           ("Expand", {Feature.PORT_DISCOVERY}),
-                           ("Attributes", {Feature.PORT_DISCOVERY, Feature.PORT_ATTRIBUTES})]:
-        tests.test(name=name, description=name, features=features, rules=())(noop)
+    for name, features, provisional in [("Fallback", {Feature.ENDPOINT_PER_TARGET_PORT}, False),
+                                        ("Expand", {Feature.PORT_DISCOVERY}, False),
+                                        ("Attributes", {Feature.PORT_DISCOVERY, Feature.PORT_ATTRIBUTES}, False),
+                                        ("Newcomer", {Feature.PORT_DISCOVERY}, True)]:
+        tests.test(name=name, description=name, features=features, rules=("PD-1",), faults=(),
+                   provisional=provisional)(noop)
     return tests
 
 
-def build(results: dict[str, ResultState], profiles: list[str]) -> dict:
-    return report.build_report(registry=registry(), results=results, profiles=profiles_named(profiles),
-                               implementation={"name": "x", "version": "1", "command": "x"},
-                               mode="local", eppconf_version="0.1.0",
-                               date=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+def build(results: dict[str, TestResult], profiles: list[str],
+          supported: Collection[str] = tuple(Feature)) -> dict:
+    data = report.build_report(registry=registry(), results=results, profiles=profiles_named(profiles),
+                               implementation=IMPLEMENTATION, supported_features=supported, mode="local",
+                               eppconf_version="0.1.0", spec="0.2.0", date=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    report.validate(data)
+    return data
 
 
 def test_the_report_is_versioned_and_names_the_implementation() -> None:
-    data = build({"Fallback": ResultState.PASSED}, ["TargetPorts"])
-    assert data["apiVersion"] == "eppconf.dev/v1alpha1"
-    assert data["kind"] == "ConformanceReport"
+    data = build({"Fallback": PASSED}, ["TargetPorts"])
+    assert (data["apiVersion"], data["kind"]) == ("eppconf.dev/v1alpha1", "ConformanceReport")
     assert data["date"] == "2026-01-02T00:00:00+00:00"
-    assert data["implementation"] == {"name": "x", "version": "1", "command": "x"}
-    assert (data["mode"], data["eppconfVersion"]) == ("local", "0.1.0")
+    assert data["implementation"] == IMPLEMENTATION
+    assert (data["mode"], data["eppconfVersion"], data["specVersion"]) == ("local", "0.1.0", "0.2.0")
 
 
 def test_each_profile_lists_its_core_results() -> None:
-    data = build({"Fallback": ResultState.PASSED, "Expand": ResultState.FAILED,
-                  "Attributes": ResultState.PASSED}, ["TargetPorts", "PortDiscovery"])
+    data = build({"Fallback": PASSED, "Expand": FAILED, "Attributes": PASSED, "Newcomer": PASSED},
+                 ["TargetPorts", "PortDiscovery"])
     target_ports, port_discovery = data["profiles"]
-    assert target_ports["core"] == {"result": "success",
-                                    "statistics": {"passed": 1, "failed": 0, "skipped": 0},
-                                    "passedTests": ["Fallback"], "failedTests": [], "skippedTests": []}
-    assert "extended" not in target_ports
+    assert target_ports == {"name": "TargetPorts", "summary": "core success (1 passed, 0 failed, 0 skipped)",
+                            "core": {"result": "success", "statistics": {"passed": 1, "failed": 0, "skipped": 0},
+                                     "passedTests": ["Fallback"], "failedTests": [], "skippedTests": [],
+                                     "provisionalTests": []}}
     assert port_discovery["core"]["result"] == "failure"
     assert port_discovery["core"]["failedTests"] == ["Expand"]
     assert port_discovery["extended"]["passedTests"] == ["Attributes"]
     assert port_discovery["extended"]["supportedFeatures"] == ["PortAttributes"]
-    assert data["summary"].startswith("TargetPorts: core success (1 passed, 0 failed, 0 skipped);")
+    assert data["failures"] == [{"test": "Expand", "rules": ["PD-1"], "message": "AssertionError: boom"}]
 
 
-def test_skipped_and_unsupported_tests_make_a_partial_result() -> None:
-    data = build({"Fallback": ResultState.SKIPPED, "Expand": ResultState.PASSED,
-                  "Attributes": ResultState.NOT_SUPPORTED}, ["PortDiscovery"])
-    (section,) = data["profiles"]
+def test_tests_absent_from_the_results_are_skipped_and_make_a_partial_result() -> None:
+    (section,) = build({"Expand": PASSED, "Attributes": SKIPPED}, ["PortDiscovery"])["profiles"]
     assert section["core"]["result"] == "partial"
     assert section["core"]["skippedTests"] == ["Fallback"]
+    assert section["extended"]["result"] == "skipped"
+
+
+def test_an_exempt_extended_feature_is_unsupported_not_partial() -> None:
+    data = build({"Fallback": PASSED, "Expand": PASSED, "Attributes": EXEMPT, "Newcomer": PASSED},
+                 ["PortDiscovery"], supported=["EndpointPerTargetPort", "PortDiscovery"])
+    (section,) = data["profiles"]
+    assert section["core"]["result"] == "success"
+    assert (section["extended"]["supportedFeatures"], section["extended"]["unsupportedFeatures"]) == (
+        [], ["PortAttributes"])
     assert section["extended"]["skippedTests"] == ["Attributes"]
-    assert section["extended"]["unsupportedFeatures"] == ["PortAttributes"]
+    assert data["supportedFeatures"] == ["EndpointPerTargetPort", "PortDiscovery"]
+
+
+def test_an_exempt_core_feature_makes_the_core_partial() -> None:
+    (section,) = build({"Fallback": EXEMPT, "Expand": PASSED, "Newcomer": PASSED}, ["PortDiscovery"],
+                       supported=["PortDiscovery"])["profiles"]
+    assert section["core"]["result"] == "partial"
+
+
+def test_a_provisional_test_fails_no_profile() -> None:
+    data = build({"Fallback": PASSED, "Expand": PASSED, "Newcomer": FAILED}, ["PortDiscovery"])
+    core = data["profiles"][0]["core"]
+    assert (core["result"], core["provisionalTests"], core["failedTests"]) == ("success", ["Newcomer"], [])
+    assert data["failures"][0]["test"] == "Newcomer"
+    passed = build({"Fallback": PASSED, "Expand": PASSED, "Newcomer": PASSED}, ["PortDiscovery"])
+    assert passed["succeededProvisionalTests"] == ["Newcomer"]
+    assert "Newcomer" in passed["profiles"][0]["core"]["passedTests"]
+
+
+def test_extended_features_without_a_test_are_left_out() -> None:
+    (section,) = build({"Fallback": PASSED}, ["ActivePorts"])["profiles"]
+    assert "extended" not in section  # LlmdActivePorts is extended here, but no test of this registry needs it
+
+
+def test_the_summary_table_lists_every_part_and_failure() -> None:
+    table = report.summary_table(build({"Fallback": PASSED, "Expand": FAILED}, ["PortDiscovery"]))
+    lines = table.splitlines()
+    assert lines[0] == "x 1 against spec 0.2.0 (eppconf 0.1.0, local mode)"
+    assert lines[1].split() == ["profile", "part", "result", "passed", "failed", "skipped"]
+    assert lines[2].split() == ["PortDiscovery", "core", "failure", "1", "1", "0"]
+    assert lines[3].split() == ["PortDiscovery", "extended", "skipped", "0", "0", "1"]
+    assert lines[4] == "FAILED Expand [PD-1]: AssertionError: boom"
+
+
+def test_the_schema_refuses_a_report_missing_its_spec_version() -> None:
+    data = build({"Fallback": PASSED}, ["TargetPorts"])
+    del data["specVersion"]
+    with pytest.raises(jsonschema.ValidationError, match="'specVersion' is a required property"):
+        report.validate(data)
+
+
+def test_the_spec_version_is_read_from_the_spec() -> None:
+    assert re.fullmatch(r"\d+\.\d+\.\d+", report.spec_version())
+    assert f"\nVersion: {report.spec_version()}\n" in resource("docs/spec.md").read_text()
 
 
 def test_write_round_trips_through_yaml(tmp_path: Path) -> None:
-    data = build({"Fallback": ResultState.PASSED}, list(PROFILES))
+    data = build({"Fallback": PASSED}, list(PROFILES))
     path = tmp_path / "deep" / "report.yaml"
     report.write(data, path)
     assert yaml.safe_load(path.read_text()) == data
     assert path.read_text().startswith("apiVersion: eppconf.dev/v1alpha1\nkind: ConformanceReport\n")
+
+
+@pytest.mark.parametrize("published", sorted(PUBLISHED.glob("*.yaml")), ids=lambda path: path.name)
+def test_published_reports_follow_the_schema(published: Path) -> None:
+    report.validate(yaml.safe_load(published.read_text()))
+
+
+def test_the_schema_knows_every_cluster_mode() -> None:
+    assert tuple(report.schema()["properties"]["mode"]["enum"]) == CLUSTER_MODES

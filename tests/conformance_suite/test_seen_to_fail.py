@@ -2,7 +2,8 @@
 
 The suite runs in a subprocess (as a user runs it) against one shared local control plane, used
 as ``--cluster existing``: the reference EPP as is, the reference EPP with each ``--fault``, and
-GIE's EPP v1.5.0. Without a binary these tests skip, except in CI (``CI`` set), where they fail.
+GIE's EPPs v1.5.0 and v1.6.0, each of which must get exactly the results of its published report
+in ``docs/reports/``. Without a binary these tests skip, except in CI (``CI`` set), where they fail.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 import conformance
-from conformance.implementations import GIE_V1_5_0, REFERENCE, ImplementationError
+from conformance.implementations import GIE_V1_5_0, GIE_V1_6_0, REFERENCE, Implementation, ImplementationError
 from conformance.suite import SUITE
 from eppconf.controlplane import ControlPlane, cache_root
 
@@ -22,6 +25,7 @@ pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.slow
 
 SUITE_MODULE = str(Path(conformance.__file__).parent / "test_conformance.py")
+REPORTS = Path(__file__).parents[2] / "docs" / "reports"
 
 
 @pytest.fixture(autouse=True)
@@ -30,78 +34,89 @@ def pinned_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EPPCONF_CACHE", str(cache_root()))
 
 
-def run_suite(pytester: pytest.Pytester, control_plane: ControlPlane, *args: str) -> pytest.RunResult:
-    """The conformance suite in a subprocess against the shared control plane."""
-    return pytester.runpytest_subprocess(SUITE_MODULE, "-p", "no:cacheprovider", "--cluster", "existing",
-                                         "--kubeconfig", str(control_plane.admin_kubeconfig), *args)
+def run_suite(pytester: pytest.Pytester, control_plane: ControlPlane, *args: str,
+              target: str = SUITE_MODULE) -> pytest.RunResult:
+    """The conformance suite (or the one test ``target`` names) in a subprocess against the shared
+    control plane."""
+    return pytester.runpytest_subprocess(target, "-p", "no:cacheprovider", "--cluster", "existing",
+                                         "--cluster-kubeconfig", str(control_plane.admin_kubeconfig), *args)
+
+
+def node(test: str) -> str:
+    """The pytest node id of one catalogue test."""
+    return f"{SUITE_MODULE}::test_conformance[{test}]"
 
 
 def test_the_reference_epp_passes(pytester: pytest.Pytester, control_plane: ControlPlane,
                                   tmp_path: Path) -> None:
-    result = run_suite(pytester, control_plane, "--report-output", str(tmp_path / "r.yaml"))
-    result.assert_outcomes(passed=8)
-    assert "result: success" in (tmp_path / "r.yaml").read_text()
+    result = run_suite(pytester, control_plane, "-n", "2", "--report-output", str(tmp_path / "r.yaml"))
+    result.assert_outcomes(passed=len(SUITE))
+    assert "result: failure" not in (tmp_path / "r.yaml").read_text()
 
 
-#: (fault of the reference EPP, the test that must catch it, expected and observed endpoints)
-FAULT_CASES = [
-    ("ignore-port-discovery", "PortDiscoveryExpandsPod",
-     r"\[(\S+):8001, \1:8002, \1:8003\]", r"\[\S+:8000\]"),
-    ("no-target-ports-fallback", "TargetPortsFallback",
-     r"\[(\S+):8000, \1:8001, (\S+):8000, \2:8001\]", r"\[\]"),
-    ("keep-deleted-pods", "PodDeletionRemovesEndpoints", r"\[(\S+):8000, \1:8001\]",
-     r"\[(\S+):8000, \1:8001, (\S+):8000, \2:8001\]"),
-    ("ignore-readiness", "UnreadyPodLosesEndpoints", r"\[(\S+):8000, \1:8001\]",
-     r"\[(\S+):8000, \1:8001, (\S+):8000, \2:8001\]"),
-    ("stale-annotation", "PortDiscoveryFollowsAnnotation", r"\[(\S+):8002, \1:8003\]",
-     r"\[(\S+):8001, \1:8002\]"),
-    ("ignore-pool-name", "PortDiscoveryIgnoresOtherPools", r"\[(\S+):8001\]",
-     r"\[(\S+):8001, \1:8005, \S+:8005\]"),
-    ("ignore-active-ports", "ActivePortsFiltersTargetPorts", r"\[(\S+):8000, \1:8002, (\S+):8001\]",
-     r"\[(\S+):8000, \1:8001, \1:8002, (\S+):8000, \2:8001, \2:8002, (\S+):8000, \3:8001, \3:8002\]"),
-    ("ignore-llmd-active-ports", "LlmdActivePortsTakesPrecedence", r"\[(\S+):8001, (\S+):8002\]",
-     r"\[(\S+):8000, \1:8002, (\S+):8000, \2:8001, \2:8002\]"),
-]
+#: (fault of the reference EPP, the catalogue test that must fail against it), from the registry
+FAULT_CASES = [(fault, test.name) for test in SUITE for fault in test.faults]
 
 
-def test_every_conformance_test_has_a_fault_that_it_catches() -> None:
-    assert {test.name for test in SUITE} == {case[1] for case in FAULT_CASES}
+def test_every_conformance_test_names_a_fault_of_the_reference_epp() -> None:
+    from eppconf.refepp.faults import FAULTS
+
+    assert [test.name for test in SUITE if not test.faults] == []
+    assert sorted({fault for fault, _ in FAULT_CASES} - set(FAULTS)) == []
 
 
-@pytest.mark.parametrize(("fault", "test", "expected", "seen"), FAULT_CASES, ids=[case[0] for case in FAULT_CASES])
+@pytest.mark.parametrize(("fault", "test"), FAULT_CASES, ids=[f"{test}-{fault}" for fault, test in FAULT_CASES])
 def test_each_test_fails_against_its_fault(pytester: pytest.Pytester, control_plane: ControlPlane,
-                                           fault: str, test: str, expected: str, seen: str) -> None:
+                                           fault: str, test: str) -> None:
     command = f"{REFERENCE.command} --fault {fault}"
-    result = run_suite(pytester, control_plane, "--epp-command", command, "-k", test)
+    result = run_suite(pytester, control_plane, "--epp-command", command, target=node(test))
     result.assert_outcomes(failed=1)
-    output = result.stdout.str()
-    assert re.search(rf"FAILED \S*test_conformance\[{test}\]", output), output
-    assert re.search(rf"expected: +{expected}", output), output
-    assert re.search(rf"observed: +{seen}", output), output
+    assert re.search(rf"FAILED \S*test_conformance\[{test}\]", result.stdout.str()), result.stdout.str()
 
 
-@pytest.fixture
-def gie_epp() -> Path:
-    assert GIE_V1_5_0.binary is not None
+#: upstream EPPs certified on every change, each against its published report
+CERTIFIED = (GIE_V1_5_0, GIE_V1_6_0)
+
+
+def require_binary(preset: Implementation) -> None:
+    """Skip without the preset's binary; fail in CI, which builds every certified one."""
     try:
-        return GIE_V1_5_0.binary.find()
+        preset.command_template()
     except ImplementationError as err:
-        message = str(err)
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+        if os.environ.get("CI"):
+            pytest.fail(str(err), pytrace=False)
+        pytest.skip(str(err))
 
 
-def test_gie_epp_passes_target_ports_lifecycle_and_active_ports_but_not_the_newer_keys(
-        pytester: pytest.Pytester, control_plane: ControlPlane, gie_epp: Path) -> None:
-    result = run_suite(pytester, control_plane, "--epp", "gie-v1.5.0")
-    result.assert_outcomes(passed=4, failed=4)
-    output = result.stdout.str()
-    for test in ("PortDiscoveryExpandsPod", "PortDiscoveryFollowsAnnotation", "PortDiscoveryIgnoresOtherPools",
-                 "LlmdActivePortsTakesPrecedence"):
-        assert re.search(rf"FAILED \S*test_conformance\[{test}\]", output), output
-    assert re.search(r"expected: +\[(\S+):8001, \1:8002, \1:8003\]", output), output
-    assert re.search(r"observed: +\[\S+:8000\]", output), output
+def results_of(report: dict[str, Any]) -> dict[str, str]:
+    """``{test: "passed" | "failed" | "skipped" | "provisional"}`` over every profile of a report."""
+    results: dict[str, str] = {}
+    for profile in report["profiles"]:
+        for part in (profile["core"], profile.get("extended", {})):
+            for state in ("passed", "failed", "skipped", "provisional"):
+                results.update(dict.fromkeys(part.get(f"{state}Tests", ()), state))
+    return results
+
+
+@pytest.mark.parametrize("preset", CERTIFIED, ids=[preset.name for preset in CERTIFIED])
+def test_upstream_epp_gets_its_published_results(pytester: pytest.Pytester, control_plane: ControlPlane,
+                                                 tmp_path: Path, preset: Implementation) -> None:
+    require_binary(preset)
+    published_path = REPORTS / f"{preset.name}.yaml"
+    regenerate = f".venv/bin/pytest conformance --epp {preset.name} --report-output docs/reports/{preset.name}.yaml"
+    published = results_of(yaml.safe_load(published_path.read_text()))
+    missing = sorted({test.name for test in SUITE} - set(published))
+    assert not missing, f"{published_path} has no result for {missing}; regenerate it with `{regenerate}`"
+
+    result = run_suite(pytester, control_plane, "--epp", preset.name, "-n", "2", "--report-output",
+                       str(tmp_path / "r.yaml"))
+    assert (tmp_path / "r.yaml").is_file(), result.stdout.str()
+    observed = results_of(yaml.safe_load((tmp_path / "r.yaml").read_text()))
+    provisional = {test.name for test in SUITE if test.provisional}  # results not certified
+    changed = {test: f"{published.get(test)} -> {state}" for test, state in observed.items()
+               if published.get(test) != state and test not in provisional}
+    assert not changed, (f"{preset.name} no longer gets the results of {published_path} ({changed}); fix the "
+                         f"suite, or explain the change in docs/upstream-epps.md and run `{regenerate}`")
 
 
 def test_an_epp_that_exits_early_shows_exit_code_and_output(pytester: pytest.Pytester,
@@ -116,7 +131,7 @@ def test_no_permission_to_install_the_crd_is_a_clear_error(pytester: pytest.Pyte
                                                            control_plane: ControlPlane) -> None:
     with ControlPlane(bin_dir=control_plane.bin_dir) as fresh:
         nobody = fresh.add_user("nobody")
-        result = pytester.runpytest_subprocess(SUITE_MODULE, "--cluster", "existing", "--kubeconfig",
+        result = pytester.runpytest_subprocess(SUITE_MODULE, "--cluster", "existing", "--cluster-kubeconfig",
                                                str(nobody), "-k", "TargetPortsFallback")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*cannot set up the existing cluster: not allowed to *"

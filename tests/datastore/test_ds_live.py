@@ -54,7 +54,8 @@ def test_validate_live_namespace(admin_api: client.ApiClient, namespace: str, co
     create_pod(admin_api, namespace, "good", "127.0.0.2",
                {PORT_DISCOVERY_ANNOTATION: '[{"inferencePool":"pool","number":8000}]'})
     create_pod(admin_api, namespace, "bad", "127.0.0.3",
-               {PORT_DISCOVERY_ANNOTATION: '[{"inferencePool":"pool","number":8000},{"inferencePool":"pool","number":8000}]'})
+               {PORT_DISCOVERY_ANNOTATION: '[{"inferencePool":"pool","number":8000},'
+                                           '{"inferencePool":"pool","number":8000}]'})
     code = main(["validate", "--namespace", namespace, "--kubeconfig", str(control_plane.admin_kubeconfig),
                  "--output", "json"])
     report = json.loads(capsys.readouterr().out)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from datastore_builders import NS, discovery, make_pod, make_pool
 
 from eppconf.datastore import Datastore, PodInfo, PoolSpec, PortSource, compute_endpoints
 from eppconf.portdiscovery import ACTIVE_PORTS_ANNOTATION, LLMD_ACTIVE_PORTS_ANNOTATION, PORT_DISCOVERY_ANNOTATION
-
-from datastore_builders import NS, discovery, make_pod, make_pool
 
 
 def addresses(store: Datastore) -> set[str]:
