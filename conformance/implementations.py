@@ -108,15 +108,18 @@ REFERENCE = Implementation(
     program="{python} -m eppconf reference-epp",
 )
 
+_GIE_FLAGS = ("{binary} --pool-name {pool} --pool-namespace {namespace} --grpc-port {grpc_port} "
+              "--grpc-health-port {grpc_health_port} --metrics-port {metrics_port}")
+"""The flags GIE's EPPs and their llm-d-router fork share."""
+_GIE_V1_5_SWITCHES = "--metrics-endpoint-auth=false --tracing=false --enable-pprof=false"
+
 GIE_V1_5_0 = Implementation(
     name="gie-v1.5.0",
     version="v1.5.0",
     description="GIE's EPP v1.5.0 (sigs.k8s.io/gateway-api-inference-extension/cmd/epp), default config",
     # It binds every interface (":port") with no flag to change that; tracing would export to an
     # OTLP collector and the metrics endpoint would ask the API server to review tokens, so both are off.
-    command=("{binary} --pool-name {pool} --pool-namespace {namespace} --grpc-port {grpc_port} "
-             "--grpc-health-port {grpc_health_port} --metrics-port {metrics_port} "
-             "--metrics-endpoint-auth=false --tracing=false --enable-pprof=false"),
+    command=f"{_GIE_FLAGS} {_GIE_V1_5_SWITCHES}",
     health_service=EXT_PROC_HEALTH_SERVICE,
     tls=True,
     binary=BinaryLocation.built("EPPCONF_GIE_EPP", "gie-epp/v1.5.0/epp", build_command("gie-epp")),
@@ -132,8 +135,7 @@ GIE_V1_6_0 = Implementation(
     # It binds every interface (":port"), scrapes no metrics and picks round-robin; no tracing, pprof
     # or metrics authentication to switch off. Its health port reports the service
     # "inference-extension" SERVING once the pool is in its datastore ("" is SERVING from the start).
-    command=("{binary} --pool-name {pool} --pool-namespace {namespace} --grpc-port {grpc_port} "
-             "--grpc-health-port {grpc_health_port} --metrics-port {metrics_port}"),
+    command=_GIE_FLAGS,
     health_service="inference-extension",
     tls=True,
     binary=BinaryLocation.built("EPPCONF_GIE_LWEPP", "gie-epp/v1.6.0/lwepp",
@@ -148,9 +150,7 @@ LLMD_ROUTER = Implementation(
     version="v0.9.0",
     description="llm-d-router's EPP (github.com/llm-d/llm-d-router/cmd/epp), default config",
     # Same flags and defaults as GIE's EPP v1.5.0, from which it was forked.
-    command=("{binary} --pool-name {pool} --pool-namespace {namespace} --grpc-port {grpc_port} "
-             "--grpc-health-port {grpc_health_port} --metrics-port {metrics_port} "
-             "--metrics-endpoint-auth=false --tracing=false --enable-pprof=false"),
+    command=f"{_GIE_FLAGS} {_GIE_V1_5_SWITCHES}",
     health_service=EXT_PROC_HEALTH_SERVICE,
     tls=True,
     binary=BinaryLocation("EPPCONF_LLMD_ROUTER_EPP", None,
