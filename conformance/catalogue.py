@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from conformance.harness.session import Harness
 
 Body = Callable[["Harness"], None]
+VIRTUAL_PODS, IN_CLUSTER = "virtual-pods", "in-cluster"
+TOPOLOGIES = (VIRTUAL_PODS, IN_CLUSTER)
+"""Where a run's pods live: pods the harness kubelet runs (its status written by the harness, fake
+servers on 127.x IPs), or real pods of the cluster's kubelets."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,16 @@ class ConformanceTest:
     against: the bugs it is written to catch, checked by the project's own tests."""
     provisional: bool = False
     """A new test still being proven: it runs and is reported, but a failure fails no profile."""
+    virtual_pods_only: str = ""
+    """Why the test needs what only the harness kubelet can do (choose, change or clear a pod IP, keep
+    a deleted pod Ready): it is reported not applicable to the in-cluster topology. Empty: it runs
+    in every topology."""
+
+    def not_applicable_to(self, topology: str) -> str | None:
+        """Why the test does not apply to ``topology``, or ``None`` when it does."""
+        if topology == IN_CLUSTER and self.virtual_pods_only:
+            return self.virtual_pods_only
+        return None
 
 
 class Registry:
@@ -54,12 +68,12 @@ class Registry:
 
     def test(self, *, name: str, description: str, features: Iterable[Feature],
              rules: Iterable[str], faults: Iterable[str],
-             provisional: bool = False) -> Callable[[Body], Body]:
+             provisional: bool = False, virtual_pods_only: str = "") -> Callable[[Body], Body]:
         """Decorator registering the decorated function as the body of a new test."""
         def register(body: Body) -> Body:
             self.add(ConformanceTest(name=name, description=description, features=frozenset(features),
                                      rules=tuple(rules), body=body, faults=tuple(faults),
-                                     provisional=provisional))
+                                     provisional=provisional, virtual_pods_only=virtual_pods_only))
             return body
         return register
 

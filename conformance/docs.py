@@ -28,7 +28,7 @@ def options_table() -> str:
     for option, flag in FLAGS.items():
         repeat = " (repeatable, comma-separated)" if flag.many else ""
         default = shown_default(option)
-        rows.append(f"| `{_cell(flag.name + ' ' + flag.metavar)}`{repeat} | `{option_key(option)}` |"
+        rows.append(f"| `{_cell(f'{flag.name} {flag.metavar}'.strip())}`{repeat} | `{option_key(option)}` |"
                     f" {f'`{default}`' if default else '-'} | {_cell(flag.help)} |")
     observer = ", ".join(f"`{option_key(f.name)}` ({f.default:g})" if isinstance(f.default, float)
                          else f"`{option_key(f.name)}` ({f.default})" for f in fields(ObserverSettings))
@@ -43,7 +43,8 @@ def catalogue_table(registry: Registry) -> str:
     """One row per catalogue test, in run order."""
     rows = ["| test | features | spec rules | checks | faults it catches |", "| --- | --- | --- | --- | --- |"]
     for test in registry:
-        name = f"`{test.name}`" + (" (provisional)" if test.provisional else "")
+        name = (f"`{test.name}`" + (" (provisional)" if test.provisional else "")
+                + (" (virtual pods only)" if test.virtual_pods_only else ""))
         rows.append(f"| {name} | {', '.join(sorted(test.features))} | {', '.join(test.rules)} |"
                     f" {_cell(test.description)} | {', '.join(f'`{fault}`' for fault in test.faults)} |")
     return "\n".join(rows)

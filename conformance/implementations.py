@@ -2,8 +2,9 @@
 
 A command template is split like a shell line and each argument filled separately with the
 placeholders ``{pool} {namespace} {grpc_port} {grpc_health_port} {metrics_port} {kubeconfig}
-{python}``; ``{binary}`` is filled first, by ``Implementation.command_template()``, with the path
-of the implementation's binary. ``KUBECONFIG`` is set in the environment of every EPP started.
+{python} {bind_address}`` (the address the EPP is to listen on); ``{binary}`` is filled first, by
+``Implementation.command_template()``, with the path of the implementation's binary. ``KUBECONFIG`` is set in
+the environment of every EPP started.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ REFERENCE = Implementation(
     description="eppconf's reference Endpoint Picker",
     command=("{python} -m eppconf reference-epp --pool-name {pool} --pool-namespace {namespace} "
              "--grpc-port {grpc_port} --grpc-health-port {grpc_health_port} --metrics-port {metrics_port} "
-             "--bind-address 127.0.0.1"),
+             "--bind-address {bind_address}"),
     health_service=EXT_PROC_HEALTH_SERVICE,
     tls=True,
     organization="eppconf",

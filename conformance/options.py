@@ -22,11 +22,13 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.catalogue import IN_CLUSTER, TOPOLOGIES, VIRTUAL_PODS
 from conformance.features import PROFILES, Feature, profiles_named
 from conformance.harness.settings import ObserverSettings
 
 CLUSTER_MODES = ("local", "kind", "existing")
-PLACEHOLDERS = ("pool", "namespace", "grpc_port", "grpc_health_port", "metrics_port", "kubeconfig", "python")
+PLACEHOLDERS = ("pool", "namespace", "grpc_port", "grpc_health_port", "metrics_port", "kubeconfig", "python",
+                "bind_address")
 """Placeholders an ``--epp-command`` template may use."""
 CONFIG_FLAG = "--conformance-config"
 """The flag naming the YAML options file."""
@@ -63,10 +65,20 @@ class ConformanceOptions:
     """Container image of the EPP, run with host networking against the cluster (virtual pods)."""
     epp_args: str | None = None
     """Argument template for ``epp_image``'s entrypoint; default: the ``epp`` preset's arguments."""
+    topology: str | None = None
+    """``virtual-pods`` or ``in-cluster``; default: ``in-cluster`` with ``cluster: kind``, or
+    ``existing`` with ``epp_image``, else ``virtual-pods`` (see ``topology_of``)."""
+    fakes_image: str | None = None
+    """Image of the fakes (``eppconf fake-server``, ``eppconf agent``) for the in-cluster topology;
+    default: the one the kind provider loaded."""
     cluster: str = "local"
-    """``local`` (own etcd + kube-apiserver), ``kind`` (not implemented yet) or ``existing``."""
+    """``local`` (own etcd + kube-apiserver), ``kind`` (a kind cluster for the run) or ``existing``."""
     kubeconfig: Path | None = None
     """Kubeconfig of an existing cluster (required with ``cluster: existing``)."""
+    kind_cluster: str | None = None
+    """A running kind cluster to use with ``cluster: kind`` (never deleted); default: create one."""
+    keep_kind_cluster: bool = False
+    """Keep the kind cluster that ``cluster: kind`` created instead of deleting it at the end."""
     control_plane_bin_dir: Path | None = None
     """Folder with ``etcd`` and ``kube-apiserver`` for local mode (default: found automatically)."""
     profiles: tuple[str, ...] = tuple(PROFILES)
@@ -113,6 +125,8 @@ class Flag:
     help: str
     many: bool = False
     """Repeatable, each value a comma-separated list; the values add up."""
+    switch: bool = False
+    """Takes no value: giving the flag sets the option to true."""
     default: str | None = None
     """How help and docs show the default, where the field's own value reads badly."""
 
@@ -130,9 +144,21 @@ FLAGS: dict[str, Flag] = {
     "epp_args": Flag("--epp-args", "TEMPLATE", "arguments of the --epp-image entrypoint; placeholders as"
                      " --epp-command's ({kubeconfig}: the path inside the container)",
                      default="the --epp preset's"),
+    "topology": Flag("--topology", "|".join(TOPOLOGIES),
+                     "virtual-pods (pods the harness runs on 127.x, the EPP a local process or host-network"
+                     " container) or in-cluster (fake pods and the EPP as real pods of the cluster)",
+                     default="in-cluster with --cluster kind, or existing with --epp-image; else virtual-pods"),
+    "fakes_image": Flag("--fakes-image", "IMAGE", "image of the fakes for --topology in-cluster (on the"
+                        " cluster's nodes; scripts/build-images.sh builds it)",
+                        default="the kind provider's"),
     "cluster": Flag("--cluster", "|".join(CLUSTER_MODES),
-                    "where pods and pools live: local (an own etcd + kube-apiserver), kind or existing"),
+                    "where pods and pools live: local (an own etcd + kube-apiserver), kind (a kind cluster"
+                    " created for the run, or --kind-cluster) or existing"),
     "kubeconfig": Flag("--cluster-kubeconfig", "FILE", "kubeconfig of --cluster existing"),
+    "kind_cluster": Flag("--kind-cluster", "NAME", "with --cluster kind: use this running kind cluster"
+                         " (never deleted) instead of creating one"),
+    "keep_kind_cluster": Flag("--keep-kind-cluster", "", "with --cluster kind: keep the cluster the run"
+                              " creates (its name is printed at the end)", switch=True),
     "control_plane_bin_dir": Flag("--control-plane-bin-dir", "DIR", "folder with etcd and kube-apiserver"
                                   " (default: KUBEBUILDER_ASSETS, then the eppconf cache)"),
     "profiles": Flag("--conformance-profile", "NAME", f"profile to certify; known: {', '.join(PROFILES)}",
@@ -156,6 +182,9 @@ FLAGS: dict[str, Flag] = {
 """Option (a field of ``ConformanceOptions``, dotted for nested ones) -> its flag."""
 
 _PATHS = ("kubeconfig", "control_plane_bin_dir", "report_output")
+_SWITCHES = ("keep_kind_cluster",)
+_KIND_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
+"""A name kind accepts for a cluster."""
 _SECONDS = ("convergence_timeout", "epp_start_timeout")
 _NESTED: dict[str, type] = {"implementation": ImplementationInfo, "observer": ObserverSettings}
 
@@ -190,7 +219,7 @@ def shown_default(option: str) -> str | None:
     value = default_of(option)
     if FLAGS[option].default is not None:
         return FLAGS[option].default
-    if value is None or value in ("", ()):
+    if value is None or value is False or value in ("", ()):
         return None
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -205,6 +234,10 @@ def flag_help(option: str) -> str:
 def add_flags(group: Any) -> None:
     """Declare every flag of ``FLAGS`` and ``--conformance-config`` in a pytest option group."""
     for option, flag in FLAGS.items():
+        if flag.switch:
+            group.addoption(flag.name, dest=dest(option), action="store_const", const=True, default=None,
+                            help=flag_help(option))
+            continue
         group.addoption(flag.name, dest=dest(option), metavar=flag.metavar, default=None,
                         action="append" if flag.many else "store", help=flag_help(option))
     group.addoption(CONFIG_FLAG, dest="conformance_config", metavar="FILE", default=None,
@@ -283,10 +316,23 @@ def _coerce(option: str, value: Any, *, base: Path) -> Any:
         return tuple(profile.name for profile in profiles_named(_names(value)))
     if option in ("supported_features", "exempt_features"):
         return _features(_names(value))
+    if option == "topology":
+        if value not in TOPOLOGIES:
+            raise ValueError(f"expected one of {', '.join(TOPOLOGIES)}, got {value!r}")
+        return value
     if option == "cluster":
         if value not in CLUSTER_MODES:
             raise ValueError(f"expected one of {', '.join(CLUSTER_MODES)}, got {value!r}")
         return value
+    if option in _SWITCHES:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if option == "kind_cluster":
+        name = _text(value)
+        if not _KIND_NAME.fullmatch(name):
+            raise ValueError(f"expected a kind cluster name (lower-case letters, digits, '.', '-'), got {name!r}")
+        return name
     if option in ("epp_command", "epp_args"):
         return _template(value)
     if option == "implementation.url":
@@ -390,14 +436,47 @@ def _check_combination(options: ConformanceOptions) -> None:
                                 " (--epp-args gives the image's arguments)")
     if options.epp_args is not None and options.epp_image is None:
         raise pytest.UsageError("--epp-args gives the arguments of --epp-image, which is not given")
-    if options.cluster == "kind":
-        raise pytest.UsageError("--cluster kind: not implemented yet; use --cluster local or existing")
     if options.cluster == "existing" and options.kubeconfig is None:
         raise pytest.UsageError(f"--cluster existing needs {kubeconfig}")
-    if options.cluster == "local" and options.kubeconfig is not None:
-        raise pytest.UsageError(f"{kubeconfig} is only read with --cluster existing; local mode starts"
-                                " its own control plane")
+    if options.cluster != "existing" and options.kubeconfig is not None:
+        own = ("local mode starts its own control plane" if options.cluster == "local"
+               else "--cluster kind creates its cluster or uses --kind-cluster NAME")
+        raise pytest.UsageError(f"{kubeconfig} is only read with --cluster existing; {own}")
+    if options.cluster != "kind":
+        for option in ("kind_cluster", "keep_kind_cluster"):
+            if getattr(options, option):
+                raise pytest.UsageError(f"{flag_name(option)} is only read with --cluster kind")
     if options.kubeconfig is not None and not options.kubeconfig.is_file():
         raise pytest.UsageError(f"{kubeconfig} {options.kubeconfig}: no such file")
     if options.control_plane_bin_dir is not None and not options.control_plane_bin_dir.is_dir():
         raise pytest.UsageError(f"--control-plane-bin-dir {options.control_plane_bin_dir}: no such folder")
+    _check_topology(options)
+
+
+def topology_of(options: ConformanceOptions) -> str:
+    """The topology of the run: ``--topology``, else derived from the cluster and ``--epp-image``."""
+    if options.topology is not None:
+        return options.topology
+    if options.cluster == "kind" or options.cluster == "existing" and options.epp_image is not None:
+        return IN_CLUSTER
+    return VIRTUAL_PODS
+
+
+def _check_topology(options: ConformanceOptions) -> None:
+    if topology_of(options) == VIRTUAL_PODS:
+        if options.fakes_image is not None:
+            raise pytest.UsageError("--fakes-image is only read with --topology in-cluster")
+        return
+    why = "--topology in-cluster" if options.topology else f"--cluster {options.cluster} (in-cluster topology)"
+    if options.cluster == "local":
+        raise pytest.UsageError(f"{why} needs real nodes: --cluster kind or existing; the local control"
+                                " plane runs no kubelet")
+    if options.epp_image is None:
+        raise pytest.UsageError(f"{why} needs --epp-image: the EPP under test runs as a Deployment of it"
+                                " (or give --topology virtual-pods)")
+    if options.fakes_image is None and options.cluster != "kind":
+        raise pytest.UsageError(f"{why} needs --fakes-image: the image of this project's fakes on the"
+                                " cluster's nodes (scripts/build-images.sh builds it)")
+    if options.epp_args is not None and "{kubeconfig}" in options.epp_args:
+        raise pytest.UsageError(f"--epp-args {options.epp_args!r}: {{kubeconfig}} is not filled in-cluster; the"
+                                " EPP runs with its service account (in-cluster config)")

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from conformance.catalogue import ConformanceTest, Registry
+from conformance.catalogue import VIRTUAL_PODS, ConformanceTest, Registry
 from conformance.features import Feature, Profile
 from eppconf.resources import resource
 
@@ -43,6 +43,9 @@ class ResultState(StrEnum):
     EXEMPT = "exempt"
     """It needs a feature the implementation does not declare (``--supported-features``,
     ``--exempt-features``), so it did not run."""
+    NOT_APPLICABLE = "not-applicable"
+    """It needs what the run's topology cannot do (``virtual_pods_only``), so it did not run; its
+    message says why. It makes no profile partial."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ def spec_version() -> str:
 
 def build_report(*, registry: Registry, results: Mapping[str, TestResult], profiles: Iterable[Profile],
                  implementation: Mapping[str, Any], supported_features: Collection[str], mode: str,
-                 eppconf_version: str, spec: str, date: dt.datetime | None = None) -> dict[str, Any]:
+                 eppconf_version: str, spec: str, topology: str = VIRTUAL_PODS,
+                 date: dt.datetime | None = None) -> dict[str, Any]:
     """The report as plain data; tests absent from ``results`` count as skipped (deselected).
 
     ``supported_features`` are the features the implementation declares; features no test of
@@ -87,12 +91,15 @@ def build_report(*, registry: Registry, results: Mapping[str, TestResult], profi
         "specVersion": spec,
         "eppconfVersion": eppconf_version,
         "mode": mode,
+        "topology": topology,
         "supportedFeatures": supported,
         "profiles": sections,
         "succeededProvisionalTests": [test.name for test in in_scope
                                       if test.provisional and state[test.name].state is ResultState.PASSED],
         "failures": [{"test": test.name, "rules": list(test.rules), "message": state[test.name].message}
                      for test in in_scope if state[test.name].state is ResultState.FAILED],
+        "notApplicable": [{"test": test.name, "reason": state[test.name].message} for test in in_scope
+                          if state[test.name].state is ResultState.NOT_APPLICABLE],
     }
 
 
@@ -121,7 +128,8 @@ def _status(tests: list[ConformanceTest], results: Mapping[str, TestResult], *,
     counted = [t.name for t in tests if t.name not in provisional]
     passed = [name for name in counted if state[name] is ResultState.PASSED]
     failed = [name for name in counted if state[name] is ResultState.FAILED]
-    skipped = [name for name in counted if name not in passed and name not in failed]
+    not_applicable = [name for name in counted if state[name] is ResultState.NOT_APPLICABLE]
+    skipped = [name for name in counted if name not in {*passed, *failed, *not_applicable}]
     blocking = [name for name in skipped if blocking_exempt or state[name] is not ResultState.EXEMPT]
     if failed:
         result = "failure"
@@ -131,17 +139,21 @@ def _status(tests: list[ConformanceTest], results: Mapping[str, TestResult], *,
         result = "partial" if blocking else "success"
     return {
         "result": result,
-        "statistics": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped)},
+        "statistics": {"passed": len(passed), "failed": len(failed), "skipped": len(skipped),
+                       "notApplicable": len(not_applicable)},
         "passedTests": sorted(passed),
         "failedTests": sorted(failed),
         "skippedTests": sorted(skipped),
+        "notApplicableTests": sorted(not_applicable),
         "provisionalTests": sorted(provisional),
     }
 
 
 def _describe(status: Mapping[str, Any]) -> str:
     stats = status["statistics"]
-    return f"{status['result']} ({stats['passed']} passed, {stats['failed']} failed, {stats['skipped']} skipped)"
+    not_applicable = f", {stats['notApplicable']} not applicable" if stats["notApplicable"] else ""
+    return (f"{status['result']} ({stats['passed']} passed, {stats['failed']} failed, {stats['skipped']} skipped"
+            f"{not_applicable})")
 
 
 def render(report: Mapping[str, Any]) -> str:
@@ -163,10 +175,13 @@ def summary_table(report: Mapping[str, Any]) -> str:
                        for column, (cell, width) in enumerate(zip(row, widths, strict=True))).rstrip()
              for row in rows]
     implementation = report["implementation"]
+    topology = f", {report['topology']} topology" if report.get("topology", VIRTUAL_PODS) != VIRTUAL_PODS else ""
     lines.insert(0, f"{implementation['project']} {implementation['version']} against spec"
-                    f" {report['specVersion']} (eppconf {report['eppconfVersion']}, {report['mode']} mode)")
+                    f" {report['specVersion']} (eppconf {report['eppconfVersion']}, {report['mode']} mode{topology})")
     lines += [f"FAILED {failure['test']} [{', '.join(failure['rules'])}]: {failure['message']}"
               for failure in report["failures"]]
+    lines += [f"NOT APPLICABLE {entry['test']} ({report['topology']} topology): {entry['reason']}"
+              for entry in report.get("notApplicable", [])]
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("eppconf.portdiscovery.cli", "validate port-discovery annotations"),
     "fake-server": ("fakes.modelserver.cli", "run fake vLLM model servers on one or many ports"),
     "fake-launcher": ("fakes.launcher.cli", "run a fake FMA launcher"),
+    "agent": ("conformance.harness.incluster.agent",
+              "run the in-cluster agent: an HTTP forward proxy with CONNECT tunnels to pod IPs"),
     "reference-epp": ("eppconf.refepp.cli", "run the reference Endpoint Picker"),
     "control-plane": ("eppconf.controlplane.cli", "start, stop or describe a local control plane"),
     "build": ("eppconf.build", "build a Go program the suite runs (control plane, GIE's EPP, simulator)"),

@@ -6,7 +6,9 @@
 #   fakes      eppconf.local/fakes:VERSION-HASH      `eppconf fake-server` (default) and `fake-launcher`
 #   reference  eppconf.local/reference-epp:VERSION-HASH   the reference EPP (arguments: its flags)
 #   gie-v1.5.0 eppconf.local/gie-epp:v1.5.0-HASH   GIE's EPP v1.5.0 from $EPPCONF_CACHE/gie-epp/v1.5.0/epp
-#              (built by `eppconf build gie-epp`; skipped with a message while it is missing)
+#   gie-v1.6.0 eppconf.local/gie-lwepp:v1.6.0-HASH GIE's lightweight EPP v1.6.0 ($EPPCONF_CACHE/gie-epp/v1.6.0/lwepp)
+#   llm-d-router eppconf.local/llm-d-router-epp:HASH  the binary $EPPCONF_LLMD_ROUTER_EPP names, when set
+#              (an upstream binary that is not built is skipped with a message saying how to build it)
 # VERSION is eppconf's, HASH that of the sources and the base image; an image already in
 # Docker under its tag is reused. Progress goes to stderr. Docker Engine is started through
 # scripts/docker-engine.sh when it is not running, and the Debian base image
@@ -88,11 +90,22 @@ if image_present "$fakes"; then step "cached: $fakes"; else build_fakes_image "$
 if image_present "$reference"; then step "cached: $reference"; else build_reference_image "$reference" "$fakes"; fi
 echo "fakes $fakes"
 echo "reference $reference"
-gie="$EPPCONF_CACHE/gie-epp/v1.5.0/epp"
-if [[ -x "$gie" ]]; then
-  image="$(binary_image eppconf.local/gie-epp v1.5.0 "$gie")"
-  if image_present "$image"; then step "cached: $image"; else build_binary_image "$image" "$gie"; fi
-  echo "gie-v1.5.0 $image"
-else
-  step "no $gie: skipping the gie-v1.5.0 image (build the binary with \`eppconf build gie-epp\`)"
+upstream_image() {  # role, repository, version, binary, how to build the binary
+  if [[ ! -x "$4" ]]; then
+    step "no $4: skipping the $1 image ($5)"
+    return
+  fi
+  local image
+  image="$(binary_image "$2" "$3" "$4")"
+  if image_present "$image"; then step "cached: $image"; else build_binary_image "$image" "$4"; fi
+  echo "$1 $image"
+}
+
+upstream_image gie-v1.5.0 eppconf.local/gie-epp v1.5.0 "$EPPCONF_CACHE/gie-epp/v1.5.0/epp" \
+  "build it with \`eppconf build gie-epp\`"
+upstream_image gie-v1.6.0 eppconf.local/gie-lwepp v1.6.0 "$EPPCONF_CACHE/gie-epp/v1.6.0/lwepp" \
+  "build it with \`eppconf build gie-epp v1.6.0 lwepp\`"
+if [[ -n "${EPPCONF_LLMD_ROUTER_EPP:-}" ]]; then
+  upstream_image llm-d-router eppconf.local/llm-d-router-epp local "$EPPCONF_LLMD_ROUTER_EPP" \
+    "EPPCONF_LLMD_ROUTER_EPP names no executable"
 fi

@@ -95,7 +95,8 @@ class ProcessEpp:
     ``health_service`` is the gRPC health service that turns SERVING once it is ready.
 
     Placeholders: ``{pool} {namespace} {grpc_port} {grpc_health_port} {metrics_port}
-    {kubeconfig} {python}``. ``KUBECONFIG`` is set as well, for EPPs that have no flag for it.
+    {kubeconfig} {python} {bind_address}`` (``127.0.0.1``). ``KUBECONFIG`` is set as well, for EPPs
+    that have no flag for it.
     """
 
     def __init__(self, template: str, *, log_dir: Path, name: str = "epp", tls: bool | None = None,
@@ -132,17 +133,22 @@ class ProcessEpp:
         return ProcessEppInstance(process=process, grpc_target=f"127.0.0.1:{ports.grpc}", tls=self.tls)
 
 
+LOOPBACK = "127.0.0.1"
+"""What ``{bind_address}`` stands for where the harness reaches the EPP on loopback (process, host network)."""
+
+
 def placeholder_values(*, pool: str, namespace: str, ports: EppPorts, kubeconfig: str,
-                       python: str) -> dict[str, object]:
+                       python: str, bind_address: str = LOOPBACK) -> dict[str, object]:
     """What each placeholder of an EPP's command or argument template stands for in one start."""
     return {"pool": pool, "namespace": namespace, "grpc_port": ports.grpc, "grpc_health_port": ports.grpc_health,
-            "metrics_port": ports.metrics, "kubeconfig": kubeconfig, "python": python}
+            "metrics_port": ports.metrics, "kubeconfig": kubeconfig, "python": python,
+            "bind_address": bind_address}
 
 
 def serving_check(ports: EppPorts, health_service: str, wait_until_serving: bool) -> Callable[[], bool]:
     """The readiness check of an EPP on 127.0.0.1: its gRPC health answers (SERVING if
     ``wait_until_serving``) and its ext_proc port accepts connections."""
-    return lambda: (_health_answers(f"127.0.0.1:{ports.grpc_health}", health_service, wait_until_serving)
+    return lambda: (health_answers(f"127.0.0.1:{ports.grpc_health}", health_service, wait_until_serving)
                     and _accepts_connections("127.0.0.1", ports.grpc))
 
 
@@ -156,7 +162,7 @@ def _accepts_connections(host: str, port: int) -> bool:
     return True
 
 
-def _health_answers(target: str, service: str, serving: bool) -> bool:
+def health_answers(target: str, service: str, serving: bool) -> bool:
     """Whether the gRPC health server at ``target`` answers for ``service``, with SERVING if ``serving``."""
     with grpc.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)

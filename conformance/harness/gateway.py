@@ -37,10 +37,9 @@ import queue
 import select
 import socket
 import ssl
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -49,6 +48,8 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from google.protobuf import struct_pb2
+
+from conformance.harness.relay import LoopbackRelay
 
 SUBSET_HINT_NAMESPACE = "envoy.lb.subset_hint"
 SUBSET_HINT_KEY = "x-gateway-destination-endpoint-subset"
@@ -150,12 +151,16 @@ class GatewayClient:
 
     ``tls``: True or False, or None to find out (TLS first, without verification, as upstream EPPs
     serve self-signed certificates; plaintext if the handshake fails). ``timeout`` bounds one
-    exchange with the EPP and one forwarded HTTP request, in seconds.
+    exchange with the EPP and one forwarded HTTP request, in seconds. ``proxy``: an HTTP proxy
+    (``host``, ``port``) that forwarded requests go through in a CONNECT tunnel, for endpoints the
+    client cannot reach itself.
     """
 
-    def __init__(self, target: str, *, tls: bool | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, target: str, *, tls: bool | None = None, timeout: float = 10.0,
+                 proxy: tuple[str, int] | None = None) -> None:
         self.target = target
         self.timeout = timeout
+        self.proxy = proxy
         host, port = split_endpoint(target)
         self.tls = _speaks_tls(host, port, timeout=timeout) if tls is None else tls
         self._tunnel = _TlsTunnel(host, port) if self.tls else None
@@ -262,7 +267,11 @@ class GatewayClient:
         host, port = split_endpoint(endpoint)
         headers = {k: v for k, v in decision.headers.items() if k not in decision.removed_headers}
         headers["content-length"] = str(len(decision.body))
-        connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        if self.proxy is None:
+            connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        else:
+            connection = http.client.HTTPConnection(*self.proxy, timeout=self.timeout)
+            connection.set_tunnel(host, port)
         try:
             connection.request("POST", path, body=decision.body, headers=headers)
             response = connection.getresponse()
@@ -390,42 +399,19 @@ def _speaks_tls(host: str, port: int, *, timeout: float) -> bool:
         raw.close()
 
 
-class _TlsTunnel:
+class _TlsTunnel(LoopbackRelay):
     """A loopback listener relaying each connection to ``host:port`` over unverified TLS.
 
     One thread per connection, which alone touches that connection's TLS socket.
     """
 
+    thread_name = "eppconf-tls-relay"
+
     def __init__(self, host: str, port: int) -> None:
         self._upstream = (host, port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._start(self._accept_loop, "eppconf-tls-accept")
+        super().__init__()
 
-    def _start(self, target: Callable[..., None], name: str, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
-
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            readable, _, _ = select.select([self._listener], [], [], 0.05)
-            if not readable:
-                continue
-            try:
-                downstream, _ = self._listener.accept()
-            except OSError:
-                return
-            self._start(self._relay, "eppconf-tls-relay", downstream)
-
-    def _relay(self, downstream: socket.socket) -> None:
-        # Without TCP_NODELAY, Nagle's algorithm holds each small HTTP/2 write until the peer's
-        # delayed ACK (40 ms on Linux): about 80 ms added to every decision.
-        downstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def relay(self, downstream: socket.socket) -> None:
         try:
             raw = socket.create_connection(self._upstream, timeout=10.0)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -438,7 +424,7 @@ class _TlsTunnel:
             self._pump(downstream, upstream)
 
     def _pump(self, downstream: socket.socket, upstream: ssl.SSLSocket) -> None:
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             readable, _, _ = select.select([downstream, upstream], [], [], 0.05)
             try:
                 if (upstream in readable or upstream.pending()) and not self._relay_upstream(upstream, downstream):
@@ -469,12 +455,3 @@ class _TlsTunnel:
             return False
         downstream.sendall(data)
         return True
-
-    def close(self) -> None:
-        """Stop relaying, close every connection and join the threads."""
-        self._stop.set()
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join()
-        self._listener.close()

@@ -195,11 +195,11 @@ class Kubelet:
 
     def annotate(self, name: str, annotations: Mapping[str, str | None]) -> None:
         """Merge ``annotations`` into the pod's metadata; a ``None`` value removes that key."""
-        self._core.patch_namespaced_pod(name, self._namespace, {"metadata": {"annotations": dict(annotations)}})
+        patch_metadata(self._core, self._namespace, name, annotations=annotations)
 
     def relabel(self, name: str, labels: Mapping[str, str | None]) -> None:
         """Merge ``labels`` into the pod's metadata; a ``None`` value removes that label."""
-        self._core.patch_namespaced_pod(name, self._namespace, {"metadata": {"labels": dict(labels)}})
+        patch_metadata(self._core, self._namespace, name, labels=labels)
 
     def set_ready(self, name: str, ready: bool) -> None:
         """Set the pod's Ready condition; its servers keep running either way."""
@@ -292,20 +292,33 @@ class Kubelet:
         return body
 
     def _create(self, manifest: dict[str, Any]) -> None:
-        """Create the Pod object, waiting out a fresh namespace whose ``default`` ServiceAccount a
-        cluster's controller-manager has not made yet (admission refuses pods until it exists)."""
-        deadline = time.monotonic() + SERVICE_ACCOUNT_WAIT
-        while True:
-            try:
-                self._core.create_namespaced_pod(self._namespace, manifest)
-                return
-            except client.ApiException as err:
-                if err.status != 403 or "serviceaccount" not in str(err.body) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.2)
+        create_pod_object(self._core, self._namespace, manifest)
 
     def _patch_status(self, name: str, status: dict[str, Any]) -> None:
         self._core.patch_namespaced_pod_status(name, self._namespace, {"status": status})
+
+
+def create_pod_object(core: client.CoreV1Api, namespace: str, manifest: dict[str, Any]) -> None:
+    """Create the Pod object, waiting out a fresh namespace whose ``default`` ServiceAccount a
+    cluster's controller-manager has not made yet (admission refuses pods until it exists)."""
+    deadline = time.monotonic() + SERVICE_ACCOUNT_WAIT
+    while True:
+        try:
+            core.create_namespaced_pod(namespace, manifest)
+            return
+        except client.ApiException as err:
+            if err.status != 403 or "serviceaccount" not in str(err.body) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def patch_metadata(core: client.CoreV1Api, namespace: str, name: str, *,
+                   annotations: Mapping[str, str | None] | None = None,
+                   labels: Mapping[str, str | None] | None = None) -> None:
+    """Merge ``annotations`` and ``labels`` into the pod's metadata; a ``None`` value removes that key."""
+    metadata = {key: dict(values) for key, values in (("annotations", annotations), ("labels", labels))
+                if values is not None}
+    core.patch_namespaced_pod(name, namespace, {"metadata": metadata})
 
 
 def _ready_condition(ready: bool) -> dict[str, str]:

@@ -26,6 +26,7 @@ from conformance.harness.cluster import (
 )
 from conformance.harness.epp import EppLauncher, RunningEpp, check_running
 from conformance.harness.gateway import GatewayClient
+from conformance.harness.incluster.kubelet import ClusterKubelet
 from conformance.harness.kubelet import Kubelet, Pod
 from conformance.harness.launcher import LauncherPod
 from conformance.harness.observer import EndpointObserver, ObserverSettings, ServedPort
@@ -35,6 +36,8 @@ POOL_NAME = "pool"
 POOL_LABEL = "eppconf.dev/pool"
 LAUNCHER_API_PORT = 8001
 """Port of a launcher pod's instance API (the FMA launcher's default)."""
+PodKubelet = Kubelet | ClusterKubelet
+"""The kubelet of a topology: the harness kubelet (virtual pods) or the in-cluster one (real pods)."""
 
 
 @dataclass(frozen=True)
@@ -61,20 +64,23 @@ class PoolEpp:
 class Harness:
     """Everything one conformance test body talks to. Use as a context manager."""
 
-    def __init__(self, *, cluster: Cluster, namespace: str, kubelet: Kubelet, launcher: EppLauncher,
-                 settings: HarnessSettings) -> None:
+    def __init__(self, *, cluster: Cluster, namespace: str, kubelet: PodKubelet, launcher: EppLauncher,
+                 settings: HarnessSettings, proxy: tuple[str, int] | None = None) -> None:
+        """``proxy``: the HTTP proxy (``host``, ``port``) that reaches the pods, when the harness cannot
+        reach their IPs itself (the in-cluster agent)."""
         self.cluster = cluster
         self.namespace = namespace
         self.pool = POOL_NAME
         self.kubelet = kubelet
         self.settings = settings
         self._launcher = launcher
+        self._proxy = proxy
         self._objects = client.CustomObjectsApi(cluster.api)
         self._target_ports: dict[str, tuple[int, ...]] = {}
         self._pools_cleaned: set[str] = set()
         self._cleanup = ExitStack()
         self._epps: dict[str, PoolEpp] = {}
-        self._elsewhere: Kubelet | None = None
+        self._elsewhere: PodKubelet | None = None
 
     @property
     def epp(self) -> RunningEpp | None:
@@ -167,7 +173,7 @@ class Harness:
         epp = self._launcher.start(pool=name, namespace=self.namespace, kubeconfig=self.cluster.epp_kubeconfig,
                                    wait_until_serving=wait_until_serving)
         self._cleanup.callback(epp.stop)
-        gateway = self._cleanup.enter_context(GatewayClient(epp.grpc_target, tls=epp.tls))
+        gateway = self._cleanup.enter_context(GatewayClient(epp.grpc_target, tls=epp.tls, proxy=self._proxy))
         observer = EndpointObserver(gateway, self._served_ports, settings=self.settings.observer,
                                     check=lambda: check_running(epp))
         self._epps[name] = PoolEpp(epp, gateway, observer)
@@ -222,7 +228,8 @@ class Harness:
         self.kubelet.annotate(pod.name, annotations)
 
     def delete_pod(self, pod: Pod) -> None:
-        """Delete the pod from the API; its servers keep answering until the test ends."""
+        """Delete the pod from the API. Virtual pods' servers keep answering until the test ends; a real
+        pod's go with it, and the observer keeps probing its endpoints by subset hint."""
         self.kubelet.delete_pod(pod.name)
 
     def terminate_pod(self, pod: Pod) -> None:
@@ -243,7 +250,8 @@ class Harness:
         self.kubelet.clear_ip(pod.name)
 
     def set_ready(self, pod: Pod, ready: bool) -> None:
-        """Set the pod's Ready condition."""
+        """Set the pod's Ready condition (a real pod's through its readiness probe; this returns once
+        the condition shows it)."""
         self.kubelet.set_ready(pod.name, ready)
 
     def relabel_pod(self, pod: Pod, labels: Mapping[str, str | None]) -> None:
@@ -277,7 +285,7 @@ class Harness:
         others = self._elsewhere.served_ports() if self._elsewhere is not None else []
         return [*self.kubelet.served_ports(), *others]
 
-    def _other_kubelet(self) -> Kubelet:
+    def _other_kubelet(self) -> PodKubelet:
         """The kubelet of the test's second namespace, created with it on first use (both go at the end)."""
         if self._elsewhere is None:
             namespace = create_namespace(self.cluster.api, prefix=f"{self.namespace[:40]}-other")

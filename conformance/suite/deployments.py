@@ -110,6 +110,8 @@ def per_pod_rank_ports(h: Harness) -> None:
     features={Feature.PORT_DISCOVERY, Feature.POD_LIFECYCLE},
     rules=("PD-11", "PD-14", "PD-22"),
     faults=("endpoints-by-ip", "declared-ports-need-target-ports"),
+    virtual_pods_only="it needs two pods on one chosen IP (host network on one node), which the harness"
+                      " does not place in a cluster",
 )
 def pods_sharing_an_ip(h: Harness) -> None:
     """GIE issue 2562: prefill and decode pods on the host network share their node's IP and serve
@@ -133,6 +135,8 @@ def pods_sharing_an_ip(h: Harness) -> None:
     features={Feature.PORT_DISCOVERY, Feature.POD_LIFECYCLE},
     rules=("PD-11", "PD-17", "PD-18", "PD-19"),
     faults=("stale-labels", "ignore-pool-name", "stale-annotation"),
+    virtual_pods_only="its launcher pod runs the fake launcher and its children in the harness, which"
+                      " the in-cluster topology does not run as pods",
 )
 def launcher_moves_between_pools(h: Harness) -> None:
     """GIE issue 1965 and llm-d-fast-model-actuation (issue 200, PR 363): a launcher pod runs vLLM

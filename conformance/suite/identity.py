@@ -21,6 +21,7 @@ tests = Registry()
     features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.POD_LIFECYCLE},
     rules=("PD-21", "PD-15", "PD-25"),
     faults=("stale-pod-ip",),
+    virtual_pods_only="it changes and clears a running pod's IP, which only a real pod's kubelet owns",
 )
 def pod_ip_change_moves_endpoints(h: Harness) -> None:
     h.create_pool(target_ports=[8000, 8001])

@@ -37,6 +37,8 @@ def other_namespace_pods_ignored(h: Harness) -> None:
     features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.POD_LIFECYCLE},
     rules=("PD-10", "PD-20"),
     faults=("ignore-deletion-timestamp",),
+    virtual_pods_only="a real kubelet turns a deleted pod un-Ready as it stops its containers, so the pod"
+                      " cannot stay Ready with a deletionTimestamp",
 )
 def terminating_pod_loses_endpoints(h: Harness) -> None:
     h.create_pool(target_ports=[8000, 8001])
@@ -54,6 +56,7 @@ def terminating_pod_loses_endpoints(h: Harness) -> None:
     features={Feature.ENDPOINT_PER_TARGET_PORT, Feature.POD_LIFECYCLE},
     rules=("PD-10", "PD-15"),
     faults=("host-ip-fallback",),
+    virtual_pods_only="it needs a Ready pod without a pod IP, which a real kubelet never reports",
 )
 def pod_without_ip_gives_no_endpoint(h: Harness) -> None:
     h.create_pool(target_ports=[8000, 8001])

@@ -2,11 +2,13 @@
 
 from eppconf.kind.cluster import (
     BASE_IMAGE,
+    CONFIG_ENV,
     KIND_VERSION,
     LOCAL_NODE_IMAGE,
     NODE_IMAGE_ENV,
     KindCluster,
     KindUnavailable,
+    image_present,
     node_image,
     unavailable_reason,
 )
@@ -14,6 +16,7 @@ from eppconf.kind.isolation import IsolationMissing, check_isolation
 
 __all__ = [
     "BASE_IMAGE",
+    "CONFIG_ENV",
     "KIND_VERSION",
     "LOCAL_NODE_IMAGE",
     "NODE_IMAGE_ENV",
@@ -21,6 +24,7 @@ __all__ = [
     "KindCluster",
     "KindUnavailable",
     "check_isolation",
+    "image_present",
     "node_image",
     "unavailable_reason",
 ]

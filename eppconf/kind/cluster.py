@@ -2,7 +2,8 @@
 
 ``scripts/build-kind-node.sh`` builds the kind CLI and the node image
 ``eppconf.local/kind-node:<Kubernetes version>``; ``EPPCONF_KIND_NODE_IMAGE`` names another
-image instead. Clusters are created from ``kind-config.yaml`` with their own kubeconfig file
+image instead. Clusters are created from ``kind-config.yaml`` (``EPPCONF_KIND_CONFIG`` names
+another, e.g. one with kind's default CNI for a ``kindest/node`` image) with their own kubeconfig file
 (the user's ``~/.kube/config`` is left alone) and only on a host whose firewall keeps
 containers away from its outer network (:mod:`eppconf.kind.isolation`).
 """
@@ -29,6 +30,8 @@ LOCAL_NODE_IMAGE = f"eppconf.local/kind-node:{KUBERNETES_VERSION}"
 BASE_IMAGE = "eppconf.local/debian:bookworm"
 #: The environment variable naming a node image to use instead.
 NODE_IMAGE_ENV = "EPPCONF_KIND_NODE_IMAGE"
+#: The environment variable naming a kind configuration to use instead of ``kind-config.yaml``.
+CONFIG_ENV = "EPPCONF_KIND_CONFIG"
 #: The script that builds the kind CLI and the node image.
 BUILD_SCRIPT = resource("scripts/build-kind-node.sh")
 #: How long ``kind create cluster`` may wait for the control plane.
@@ -39,7 +42,8 @@ class KindUnavailable(RuntimeError):
     """Docker, the kind CLI or the node image is missing."""
 
 
-def _run(args: list[str], what: str) -> None:
+def _run(args: list[str], what: str) -> str:
+    """Run a kind command; its standard output."""
     try:
         result = subprocess.run(args, capture_output=True, text=True, check=False, timeout=600)
     except FileNotFoundError as error:
@@ -47,6 +51,7 @@ def _run(args: list[str], what: str) -> None:
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {' '.join(args)}\n{tail}")
+    return result.stdout
 
 
 def kind_binary() -> Path:
@@ -78,10 +83,26 @@ def node_image() -> str:
     return os.environ.get(NODE_IMAGE_ENV) or LOCAL_NODE_IMAGE
 
 
-def unavailable_reason() -> str | None:
-    """Why a cluster cannot be created here, or None when it can."""
+def cluster_names() -> list[str]:
+    """The kind clusters the Docker Engine runs."""
+    return _run([str(kind_binary()), "get", "clusters"], "listing kind clusters").split()
+
+
+def unavailable_reason(*, existing: str | None = None) -> str | None:
+    """Why a cluster cannot be created here (or, given ``existing``, that one used), or None."""
     if not docker_running():
         return "no Docker Engine is running (start one with scripts/docker-engine.sh up)"
+    if existing is not None:
+        try:
+            names = cluster_names()
+        except (KindUnavailable, RuntimeError) as error:
+            return str(error)
+        if existing not in names:
+            return f"no kind cluster named {existing} runs here (kind get clusters: {', '.join(names) or 'none'})"
+        return None
+    configured = os.environ.get(CONFIG_ENV)
+    if configured and not Path(configured).is_file():
+        return f"{CONFIG_ENV}={configured}: no such file"
     image = node_image()
     if not image_present(image):
         return f"node image {image} is not in Docker (build it with {BUILD_SCRIPT}, or set {NODE_IMAGE_ENV})"
@@ -99,11 +120,12 @@ class KindCluster:
                  keep: bool = False) -> None:
         self.name = name
         self.image = image or node_image()
-        self.config = config or resource("kind-config.yaml")
+        self.config = config or Path(os.environ.get(CONFIG_ENV) or resource("kind-config.yaml"))
         self.keep = keep
         self._dir = Path(tempfile.mkdtemp(prefix=f"eppconf-kind-{name}-"))
         self.kubeconfig = self._dir / "kubeconfig"
         self.create_seconds: float | None = None
+        self._attached = False
 
     def start(self) -> None:
         """Create the cluster (waiting for its control plane); its kubeconfig is ``kubeconfig``."""
@@ -122,12 +144,24 @@ class KindCluster:
             raise
         self.create_seconds = time.monotonic() - started
 
+    def attach(self) -> None:
+        """Use the running cluster of this name instead of creating one; ``stop`` keeps it."""
+        reason = unavailable_reason(existing=self.name)
+        if reason:
+            raise KindUnavailable(reason)
+        self.keep = self._attached = True
+        self.kubeconfig.write_text(self._kind("get", "kubeconfig", "--name", self.name,
+                                              what=f"reading the kubeconfig of {self.name}"))
+
     def load_image(self, image: str) -> None:
         """Copy IMAGE from the Docker Engine into the cluster's nodes."""
         self._kind("load", "docker-image", image, "--name", self.name, what=f"loading {image} into {self.name}")
 
     def stop(self) -> None:
-        """Delete the cluster and its kubeconfig, unless the cluster is kept."""
+        """Delete the cluster and its kubeconfig, unless the cluster is kept (an attached one's
+        kubeconfig goes: the cluster has its own)."""
+        if self._attached:
+            shutil.rmtree(self._dir, ignore_errors=True)
         if self.keep:
             return
         try:
@@ -136,8 +170,8 @@ class KindCluster:
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
 
-    def _kind(self, *args: str, what: str) -> None:
-        _run([str(kind_binary()), *args], what)
+    def _kind(self, *args: str, what: str) -> str:
+        return _run([str(kind_binary()), *args], what)
 
     def __enter__(self) -> KindCluster:
         self.start()

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from fakes.modelserver.config import ConfigError, PortConfig, parse_ports
+from fakes.modelserver.podcontrol import PodPorts, start_pod_control
 from fakes.modelserver.runtime import FakeRuntime
 
 #: Start of the line printed once every port is bound.
@@ -20,7 +21,8 @@ READY_LINE = '{"serving"'
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ports", required=True, help="ports to serve, e.g. 8000,8001,8010-8013")
+    parser.add_argument("--ports", help="ports to serve, e.g. 8000,8001,8010-8013 (required unless"
+                        " --pod-control-port is given)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--model", action="append", dest="models", metavar="NAME",
                         help="served model name; repeat for aliases (default fake-model)")
@@ -41,6 +43,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="JSON or YAML object mapping a port or range (\"8001\", \"8010-8013\") to "
                              "PortConfig settings that override the flags for those ports")
+    parser.add_argument("--pod-control-port", type=int, metavar="PORT",
+                        help="serve the pod-control API here (readiness for a probe, ports opened and closed"
+                             " at runtime; fakes/modelserver/podcontrol.py)")
+    parser.add_argument("--decoy-ports", metavar="PORTS",
+                        help="ports with a decoy that fails every inference request with 502 (needs"
+                             " --pod-control-port)")
+    parser.add_argument("--not-ready", action="store_true",
+                        help="start with GET /ready answering 503 (needs --pod-control-port)")
+    parser.add_argument("--pod-name", default="this pod", help="the pod named in decoys' error messages")
 
 
 def base_config(args: argparse.Namespace) -> PortConfig:
@@ -54,7 +65,7 @@ def base_config(args: argparse.Namespace) -> PortConfig:
 
 def port_configs(args: argparse.Namespace) -> dict[int, PortConfig]:
     """One config per port named in ``--ports``, with ``--config`` applied."""
-    ports = parse_ports(args.ports)
+    ports = parse_ports(args.ports) if args.ports else []
     base = base_config(args)
     configs = dict.fromkeys(ports, base)
     for key, settings in _read_config_file(args.config).items():
@@ -82,22 +93,38 @@ def _read_config_file(path: Path | None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        _check_pod_flags(args)
         configs = port_configs(args)
+        decoys = parse_ports(args.decoy_ports) if args.decoy_ports else []
     except ConfigError as error:
         return _usage_error(str(error))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with FakeRuntime() as runtime:
+        pod = PodPorts(runtime, host=args.host, config=base_config(args), pod=args.pod_name)
+        pod.ready = not args.not_ready
         try:
-            for port, config in configs.items():
-                runtime.serve(args.host, port, config)
+            runtime.submit(pod.serve(configs, configs))
+            runtime.submit(pod.close(decoys))
+            if args.pod_control_port is not None:
+                runtime.submit(start_pod_control(pod, args.host, args.pod_control_port))
         except OSError as error:
             return _usage_error(error.strerror or str(error))
-        print(json.dumps({"serving": args.host, "ports": list(configs)}), flush=True)
+        print(json.dumps({"serving": args.host, "ports": list(configs), "decoys": decoys}), flush=True)
         while not stop.wait(0.5):
             pass
     return 0
+
+
+def _check_pod_flags(args: argparse.Namespace) -> None:
+    if args.pod_control_port is not None:
+        return
+    if not args.ports:
+        raise ConfigError("--ports is required without --pod-control-port")
+    for flag, given in (("--decoy-ports", args.decoy_ports), ("--not-ready", args.not_ready)):
+        if given:
+            raise ConfigError(f"{flag} needs --pod-control-port")
 
 
 def _usage_error(message: str) -> int:

@@ -18,7 +18,7 @@ from conformance.implementations import (
 )
 
 PLACEHOLDERS = {"pool": "p", "namespace": "n", "grpc_port": 1, "grpc_health_port": 2, "metrics_port": 3,
-                "kubeconfig": "/k", "python": "/py"}
+                "kubeconfig": "/k", "python": "/py", "bind_address": "127.0.0.1"}
 
 
 def test_reference_template_fills_every_placeholder() -> None:

@@ -3,8 +3,9 @@ networking against the local control plane.
 
 The argv and the errors are checked without Docker. The slow tests need Docker Engine
 (``scripts/docker-engine.sh up``) and the images of ``scripts/build-images.sh``; without them
-they skip. An image is taken from ``$EPPCONF_REFERENCE_IMAGE`` / ``$EPPCONF_GIE_V1_5_0_IMAGE``,
-else it is the newest local image of its repository.
+they skip, unless ``scripts/with-images.sh`` runs them (``make test`` does). An image is taken
+from ``$EPPCONF_REFERENCE_IMAGE`` / ``$EPPCONF_GIE_V1_5_0_IMAGE``, else it is the newest local
+image of its repository.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import yaml
@@ -36,6 +38,7 @@ pytest-timeout's default of 10 min when several such runs overlap."""
 IMAGES = {"reference": ("EPPCONF_REFERENCE_IMAGE", "eppconf.local/reference-epp", ""),
           "gie-v1.5.0": ("EPPCONF_GIE_V1_5_0_IMAGE", "eppconf.local/gie-epp", "v1.5.0-")}
 """Preset -> (environment variable naming its image, local repository, tag prefix)."""
+REQUIRE_IMAGES_ENV = "EPPCONF_REQUIRE_IMAGES"
 
 
 def test_the_container_runs_with_host_network_and_a_read_only_kubeconfig(tmp_path: Path) -> None:
@@ -75,20 +78,28 @@ def test_the_report_states_the_image_and_its_arguments() -> None:
 
 
 def local_image(preset: str) -> str:
-    """The image of ``preset``; skips while Docker or the image is missing."""
+    """The image of ``preset``; skips while Docker or the image is missing (fails instead with
+    ``EPPCONF_REQUIRE_IMAGES=1``, as ``scripts/with-images.sh`` sets)."""
     variable, repository, prefix = IMAGES[preset]
     problem = docker_problem("scratch")
     if problem is not None and "not present" not in problem:
-        pytest.skip(problem)
+        unavailable(problem)
     image = os.environ.get(variable)
     if image is None:
         listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository],
                                 capture_output=True, text=True, check=True).stdout.split()  # newest first
         image = next((name for name in listed if name.split(":")[1].startswith(prefix)), None)
     if image is None or docker_problem(image) is not None:
-        pytest.skip(f"no image for {preset} ({image or repository + ':' + prefix + '*'}): build it with"
+        unavailable(f"no image for {preset} ({image or repository + ':' + prefix + '*'}): build it with"
                     f" scripts/build-images.sh or name one in ${variable}")
     return image
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip for ``reason``, or fail when the run requires the images."""
+    if os.environ.get(REQUIRE_IMAGES_ENV) == "1":
+        pytest.fail(f"{REQUIRE_IMAGES_ENV}=1: {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -133,7 +144,8 @@ def test_the_catalogue_passes_with_the_reference_image(pytester: pytest.Pytester
                                                        tmp_path: Path, pinned_cache: None) -> None:
     image = local_image("reference")
     report = tmp_path / "r.yaml"
-    result = run_suite(pytester, control_plane, "--epp-image", image, "-n", "2", "--report-output", str(report))
+    result = run_suite(pytester, control_plane, "--topology", "virtual-pods", "--epp-image", image, "-n", "2",
+                       "--report-output", str(report))
     result.assert_outcomes(passed=len(SUITE))
     assert yaml.safe_load(report.read_text())["implementation"]["image"] == image
 
@@ -146,7 +158,8 @@ def test_gie_image_gets_the_results_of_its_process_run(pytester: pytest.Pytester
     its image must get the same result in every test."""
     image = local_image(GIE_V1_5_0.name)
     report = tmp_path / "r.yaml"
-    result = run_suite(pytester, control_plane, "--epp", GIE_V1_5_0.name, "--epp-image", image, "-n", "2",
+    result = run_suite(pytester, control_plane, "--topology", "virtual-pods", "--epp", GIE_V1_5_0.name,
+                       "--epp-image", image, "-n", "2",
                        "--report-output", str(report))
     assert report.is_file(), result.stdout.str()
     published = results_of(yaml.safe_load((REPORTS / f"{GIE_V1_5_0.name}.yaml").read_text()))

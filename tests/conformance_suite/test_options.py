@@ -17,6 +17,7 @@ from conformance.options import (
     build_options,
     flag_help,
     load_options_file,
+    topology_of,
 )
 
 pytest_plugins = ["pytester"]
@@ -79,7 +80,11 @@ def test_a_bad_options_file_is_a_usage_error(tmp_path: Path, content: str, messa
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    ({"cluster": "kind"}, "--cluster kind: not implemented yet"),
+    ({"kind_cluster": "dev"}, "--kind-cluster is only read with --cluster kind"),
+    ({"keep_kind_cluster": True}, "--keep-kind-cluster is only read with --cluster kind"),
+    ({"cluster": "kind", "kind_cluster": "Dev_1"}, "--kind-cluster: expected a kind cluster name"),
+    ({"cluster": "kind", "kubeconfig": "k"}, "--cluster-kubeconfig is only read with --cluster existing;"
+                                             " --cluster kind creates its cluster or uses --kind-cluster"),
     ({"cluster": "moon"}, "--cluster: expected one of local, kind, existing, got 'moon'"),
     ({"epp_image": "epp:1", "epp_command": "x"}, "--epp-image and --epp-command both say how"),
     ({"epp_args": "--pool {pool}"}, "--epp-args gives the arguments of --epp-image, which is not given"),
@@ -113,10 +118,19 @@ def test_file_errors_name_the_file_and_key(tmp_path: Path) -> None:
         build(tmp_path, file={"convergence_timeout": 0})
 
 
+def test_a_switch_is_a_flag_without_value_and_a_boolean_in_the_file(tmp_path: Path,
+                                                                      pytester: pytest.Pytester) -> None:
+    assert build(tmp_path, cluster="kind", topology="virtual-pods", keep_kind_cluster=True).keep_kind_cluster
+    with pytest.raises(pytest.UsageError, match=r"opts.yaml: keep-kind-cluster: expected true or false, got 'yes'"):
+        build(tmp_path, file={"cluster": "kind", "keep_kind_cluster": "yes"})
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(["*--keep-kind-cluster *with --cluster kind: keep the cluster*"])
+
+
 def test_the_command_line_reports_usage_errors(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--cluster", "kind")
+    result = pytester.runpytest("--cluster", "existing")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--cluster kind: not implemented yet*"])
+    result.stderr.fnmatch_lines(["*--cluster existing needs --cluster-kubeconfig*"])
 
 
 def test_the_options_group_is_in_the_help(pytester: pytest.Pytester) -> None:
@@ -208,3 +222,35 @@ def pytest_addoption(parser):
     pytester.makepyfile("def test_plain():\n    pass\n")
     result = pytester.runpytest("--profile", "--conformance-profile", "TargetPorts")
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("flags", "topology"), [
+    ({}, "virtual-pods"),
+    ({"epp_image": "epp:1"}, "virtual-pods"),
+    ({"cluster": "existing", "kubeconfig": "k"}, "virtual-pods"),
+    ({"cluster": "existing", "kubeconfig": "k", "epp_image": "epp:1", "fakes_image": "f:1"}, "in-cluster"),
+    ({"cluster": "existing", "kubeconfig": "k", "epp_image": "epp:1", "topology": "virtual-pods"}, "virtual-pods"),
+    ({"cluster": "kind", "epp_image": "epp:1"}, "in-cluster"),
+    ({"cluster": "kind", "topology": "virtual-pods"}, "virtual-pods"),
+])
+def test_the_topology_is_derived_from_cluster_and_image(tmp_path: Path, flags: dict, topology: str) -> None:
+    (tmp_path / "k").write_text("")
+    assert topology_of(build(tmp_path, **flags)) == topology
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    ({"topology": "pods"}, "--topology: expected one of virtual-pods, in-cluster, got 'pods'"),
+    ({"topology": "in-cluster", "epp_image": "e:1"}, "--topology in-cluster needs real nodes: --cluster kind or"
+                                                     " existing"),
+    ({"cluster": "kind"}, r"--cluster kind \(in-cluster topology\) needs --epp-image: .* \(or give --topology"
+                          " virtual-pods\\)"),
+    ({"cluster": "existing", "kubeconfig": "k", "epp_image": "e:1"},
+     r"--cluster existing \(in-cluster topology\) needs --fakes-image"),
+    ({"fakes_image": "f:1"}, "--fakes-image is only read with --topology in-cluster"),
+    ({"cluster": "kind", "epp_image": "e:1", "epp_args": "--kubeconfig {kubeconfig}"},
+     r"\{kubeconfig\} is not filled in-cluster"),
+])
+def test_a_topology_that_cannot_run_is_a_usage_error(tmp_path: Path, flags: dict, message: str) -> None:
+    (tmp_path / "k").write_text("")
+    with pytest.raises(pytest.UsageError, match=message):
+        build(tmp_path, **flags)

@@ -220,7 +220,7 @@ def test_xdist_workers_feed_one_report(stand_in: pytest.Pytester, tmp_path: Path
     core = sections(out)["PortDiscovery"]["core"]
     provisional = [name for name in core_of("PortDiscovery") if SUITE.get(name).provisional]
     skipped = len(core_of("PortDiscovery")) - 3 - len(provisional)
-    assert core["statistics"] == {"passed": 2, "failed": 1, "skipped": skipped}
+    assert core["statistics"] == {"passed": 2, "failed": 1, "skipped": skipped, "notApplicable": 0}
     names = {case.get("name") for case in ET.parse(junit).iter("testcase")}
     assert names == {*STAND_INS, "test_not_a_conformance_test"}
 
@@ -254,3 +254,28 @@ def test_eppconf_conformance_is_pytest_conformance(tmp_path: Path, where: str) -
                              "-p", "no:cacheprovider"], cwd=cwd, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(SUITE)} tests collected" in result.stdout
+
+
+def test_in_cluster_a_virtual_pods_only_test_is_not_applicable_with_its_reason(pytester: pytest.Pytester,
+                                                                               tmp_path: Path) -> None:
+    pytester.makepyfile(test_stand_in=STAND_IN_SUITE.replace(
+        '"PortDiscoveryExpandsPod": passes,', '"PortDiscoveryExpandsPod": passes, "PodIpChangeMovesEndpoints": fails,'))
+    kubeconfig, out = tmp_path / "kubeconfig", tmp_path / "report.yaml"
+    kubeconfig.write_text("")
+    result = pytester.runpytest("--cluster", "existing", "--cluster-kubeconfig", str(kubeconfig), "--epp-image",
+                                "acme/epp:1", "--fakes-image", "acme/fakes:1", "--conformance-profile",
+                                "TargetPorts", "-k", "TargetPortsFallback or PodIpChange", "--report-output",
+                                str(out), "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    reason = SUITE.get("PodIpChangeMovesEndpoints").virtual_pods_only
+    result.stdout.fnmatch_lines(["*existing mode, in-cluster topology)",
+                                 f"NOT APPLICABLE PodIpChangeMovesEndpoints (in-cluster topology): {reason}",
+                                 f"*SKIPPED*not applicable to the in-cluster topology: {reason}*"])
+    data = written(out)
+    assert (data["topology"], data["notApplicable"]) == (
+        "in-cluster", [{"test": "PodIpChangeMovesEndpoints", "reason": reason}])
+    core = data["profiles"][0]["core"]
+    assert core["notApplicableTests"] == ["PodIpChangeMovesEndpoints"]
+    assert "PodIpChangeMovesEndpoints" not in core["skippedTests"]
+    assert data["implementation"]["command"] == ("--pool-name pool --pool-namespace {namespace} --grpc-port 9002"
+                                                 " --grpc-health-port 9003 --metrics-port 9090 --bind-address 0.0.0.0")

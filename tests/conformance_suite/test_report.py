@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conformance import report
-from conformance.catalogue import Registry
+from conformance.catalogue import TOPOLOGIES, Registry
 from conformance.features import PROFILES, Feature, profiles_named
 from conformance.options import CLUSTER_MODES
 from conformance.report import ResultState, TestResult
@@ -61,9 +61,10 @@ def test_each_profile_lists_its_core_results() -> None:
                  ["TargetPorts", "PortDiscovery"])
     target_ports, port_discovery = data["profiles"]
     assert target_ports == {"name": "TargetPorts", "summary": "core success (1 passed, 0 failed, 0 skipped)",
-                            "core": {"result": "success", "statistics": {"passed": 1, "failed": 0, "skipped": 0},
+                            "core": {"result": "success",
+                                     "statistics": {"passed": 1, "failed": 0, "skipped": 0, "notApplicable": 0},
                                      "passedTests": ["Fallback"], "failedTests": [], "skippedTests": [],
-                                     "provisionalTests": []}}
+                                     "notApplicableTests": [], "provisionalTests": []}}
     assert port_discovery["core"]["result"] == "failure"
     assert port_discovery["core"]["failedTests"] == ["Expand"]
     assert port_discovery["extended"]["passedTests"] == ["Attributes"]
@@ -147,3 +148,28 @@ def test_published_reports_follow_the_schema(published: Path) -> None:
 
 def test_the_schema_knows_every_cluster_mode() -> None:
     assert tuple(report.schema()["properties"]["mode"]["enum"]) == CLUSTER_MODES
+
+
+def test_not_applicable_tests_are_listed_with_their_reason_and_make_no_part_partial() -> None:
+    tests = registry()
+    tests.test(name="MovesIp", description="d", features={Feature.ENDPOINT_PER_TARGET_PORT}, rules=("PD-2",),
+               faults=(), virtual_pods_only="it moves a pod IP")(noop)
+    not_applicable = TestResult(ResultState.NOT_APPLICABLE, "it moves a pod IP")
+    data = report.build_report(registry=tests, results={"Fallback": PASSED, "MovesIp": not_applicable},
+                               profiles=profiles_named(["TargetPorts"]), implementation=IMPLEMENTATION,
+                               supported_features=tuple(Feature), mode="existing", topology="in-cluster",
+                               eppconf_version="0.1.0", spec="0.2.0")
+    report.validate(data)
+    core = data["profiles"][0]["core"]
+    assert (core["result"], core["notApplicableTests"], core["skippedTests"]) == ("success", ["MovesIp"], [])
+    assert core["statistics"] == {"passed": 1, "failed": 0, "skipped": 0, "notApplicable": 1}
+    assert data["notApplicable"] == [{"test": "MovesIp", "reason": "it moves a pod IP"}]
+    assert data["profiles"][0]["summary"] == "core success (1 passed, 0 failed, 0 skipped, 1 not applicable)"
+    lines = report.summary_table(data).splitlines()
+    assert lines[0].endswith("(eppconf 0.1.0, existing mode, in-cluster topology)")
+    assert lines[-1] == "NOT APPLICABLE MovesIp (in-cluster topology): it moves a pod IP"
+
+
+def test_the_report_states_the_topology() -> None:
+    assert build({"Fallback": PASSED}, ["TargetPorts"])["topology"] == "virtual-pods"
+    assert tuple(report.schema()["properties"]["topology"]["enum"]) == TOPOLOGIES

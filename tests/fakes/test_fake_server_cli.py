@@ -48,7 +48,7 @@ def test_port_in_use_exits_2_with_one_clear_line(runtime: FakeRuntime) -> None:
     (["--ports", "8000", "--max-num-seqs", "0"], "max_num_seqs must be a positive integer"),
     (["--ports", "8000", "--config", "/nonexistent.yaml"], "cannot read --config"),
     (["--ports", "8000", "--time-to-first-token", "soon"], "invalid float value"),
-    ([], "the following arguments are required: --ports"),
+    ([], "--ports is required without --pod-control-port"),
 ])
 def test_bad_flags_exit_2(args: list[str], says: str) -> None:
     result = _run(*args)

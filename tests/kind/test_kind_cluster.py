@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from kind_helpers import skip_unless
 from kubernetes import client, config
 
 from eppconf.kind import BASE_IMAGE, KindCluster, unavailable_reason
@@ -18,7 +19,6 @@ from eppconf.kind.cluster import image_present
 
 pytestmark = pytest.mark.slow
 
-REQUIRE_ENV = "EPPCONF_REQUIRE_KIND"
 NAMESPACE = "eppconf-probe"
 #: Resolves the Service by its cluster DNS name and fetches a page through it; prints "IP STATUS".
 CLIENT = f"""
@@ -43,10 +43,7 @@ def cluster() -> Iterator[KindCluster]:
     reason = unavailable_reason()
     if reason is None and not image_present(BASE_IMAGE):
         reason = f"image {BASE_IMAGE} is not in Docker (scripts/build-kind-node.sh imports it)"
-    if reason:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    skip_unless(reason)
     kind = KindCluster(name=f"eppconf-test-{os.getpid()}")
     kind.start()
     try:
