@@ -18,7 +18,7 @@ import datetime as dt
 import ipaddress
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -143,6 +143,10 @@ class Kubelet:
             del status["podIP"], status["podIPs"]
         self._patch_status(name, status)
         return pod
+
+    def create_pods(self, names: Sequence[str], **options: Any) -> list[Pod]:
+        """``create_pod`` for each name, with the same options."""
+        return [self.create_pod(name, **options) for name in names]
 
     def create_launcher_pod(self, name: str, *, ports: Iterable[int], labels: Mapping[str, str],
                             api_port: int) -> LauncherPod:

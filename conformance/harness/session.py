@@ -196,6 +196,19 @@ class Harness:
         ``status.podIP`` unset (``give_pod_ip`` sets it). ``other_namespace=True`` creates it in a
         second namespace of the test, made on first use; the other pod methods do not reach it.
         """
+        (pod,) = self.create_pods([name], port_discovery=port_discovery, annotations=annotations, ready=ready,
+                                  serving=serving, closed=closed, host_ip_of=host_ip_of, pool=pool,
+                                  labels=labels, with_ip=with_ip, other_namespace=other_namespace)
+        return pod
+
+    def create_pods(self, names: Sequence[str], *,
+                    port_discovery: Iterable[int | Mapping[str, Any]] | None = None,
+                    annotations: Mapping[str, str] | None = None, ready: bool = True,
+                    serving: Iterable[int] = (), closed: Iterable[int] = (), host_ip_of: Pod | None = None,
+                    pool: str | None = None, labels: Mapping[str, str] | None = None, with_ip: bool = True,
+                    other_namespace: bool = False) -> list[Pod]:
+        """Create one pod per name, each as ``create_pod`` would with these options; real pods (the
+        in-cluster topology) start side by side rather than one after the other."""
         pool = pool or self.pool
         annotations = dict(annotations or {})
         ports = set(self._target_ports.get(pool, ())) | set(serving)
@@ -204,9 +217,9 @@ class Harness:
             annotations[PORT_DISCOVERY_ANNOTATION] = value
             ports |= declared
         kubelet = self._other_kubelet() if other_namespace else self.kubelet
-        return kubelet.create_pod(name, ports=ports, labels={POOL_LABEL: pool} if labels is None else labels,
-                                  annotations=annotations, ready=ready, closed=closed,
-                                  ip=host_ip_of.ip if host_ip_of else None, with_ip=with_ip)
+        return kubelet.create_pods(names, ports=ports, labels={POOL_LABEL: pool} if labels is None else labels,
+                                   annotations=annotations, ready=ready, closed=set(closed),
+                                   ip=host_ip_of.ip if host_ip_of else None, with_ip=with_ip)
 
     def create_launcher_pod(self, name: str, *, ports: Iterable[int], pool: str | None = None) -> LauncherPod:
         """Create a pod of the pool (default: the test's) running the fake FMA launcher, whose

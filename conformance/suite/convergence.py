@@ -219,7 +219,7 @@ def scale_hundred_pods_four_ports(h: Harness) -> None:
     h.create_pool(target_ports=SCALE_PORTS)
     h.start_epp()
     started = time.monotonic()
-    pods = [h.create_pod(f"scale-{index:03d}") for index in range(SCALE_PODS)]
+    pods = h.create_pods([f"scale-{index:03d}" for index in range(SCALE_PODS)])
     print(f"scale: {SCALE_PODS} pods created in {time.monotonic() - started:.1f}s")
     _timed_convergence(h, "scale: created", {e for pod in pods for e in pod.endpoints(*SCALE_PORTS)})
     deleted, unready, kept = pods[0::4], pods[1::4], pods[2::4] + pods[3::4]

@@ -1,7 +1,7 @@
 """``--cluster kind`` without Docker: each missing piece is one usage error before any test, a failed
 cluster creation fails the tests with its reason, and pytest-xdist workers get the controller's cluster.
 
-The run that creates a cluster is in tests/kind/test_kind_mode.py.
+The run that creates a cluster is in tests/kind/test_kind_provider.py.
 """
 
 from __future__ import annotations

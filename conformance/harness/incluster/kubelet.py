@@ -15,7 +15,8 @@ with its ``ip:port`` as subset hint, without steering, so an EPP that keeps rout
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
 from kubernetes import client
@@ -29,6 +30,9 @@ from fakes import ControlClient, ControlError, PodControlClient, RequestRecord, 
 
 POD_START_TIMEOUT = 90.0
 """Seconds a pod gets to be Running with an IP (and Ready, if asked), and a readiness flip to show."""
+POD_START_SHARE = 3.0
+"""Seconds each more pod of a batch adds to the batch's start time: the node starts one Python
+interpreter per pod, and on 2 cores a hundred of them take minutes."""
 
 
 class VirtualPodsOnly(RuntimeError):
@@ -102,20 +106,40 @@ class ClusterKubelet:
                    closed: Iterable[int] = (), ip: str | None = None, with_ip: bool = True) -> Pod:
         """Create a pod serving ``ports`` but ``closed`` (decoys there) and wait until it runs with an
         IP, its servers listen and its Ready condition is ``ready``."""
+        (pod,) = self.create_pods([name], ports=ports, labels=labels, annotations=annotations, ready=ready,
+                                  closed=closed, ip=ip, with_ip=with_ip)
+        return pod
+
+    def create_pods(self, names: Sequence[str], *, ports: Iterable[int], labels: Mapping[str, str],
+                    annotations: Mapping[str, str] | None = None, ready: bool = True,
+                    closed: Iterable[int] = (), ip: str | None = None, with_ip: bool = True) -> list[Pod]:
+        """``create_pod`` for each name: every Pod object is created first, then each one awaited, so
+        that the pods start side by side."""
         if ip is not None:
             _virtual_only("a pod sharing another pod's IP (host_ip_of)")
         if not with_ip:
             _virtual_only("a pod without a pod IP (with_ip=False)")
-        if name in self._pods:
-            raise ValueError(f"pod {name!r} already exists in namespace {self._namespace}")
+        taken = [name for name in names if name in self._pods]
+        if taken or len(set(names)) != len(names):
+            raise ValueError(f"pods {sorted(taken) or list(names)} already exist, or are named twice, in"
+                             f" namespace {self._namespace}")
         closed = set(closed)
         serving = set(ports) - closed
-        create_pod_object(self._core, self._namespace, model_server_pod(
-            name=name, namespace=self._namespace, image=self._image, labels=labels,
-            annotations=annotations or {}, serving=serving, decoys=closed, ready=ready))
+        for name in names:
+            create_pod_object(self._core, self._namespace, model_server_pod(
+                name=name, namespace=self._namespace, image=self._image, labels=labels,
+                annotations=annotations or {}, serving=serving, decoys=closed, ready=ready))
+        deadline = time.monotonic() + self._start_timeout + POD_START_SHARE * (len(names) - 1)
+        return [self._await_start(name, serving=serving, closed=closed, ready=ready, deadline=deadline)
+                for name in names]
+
+    def _await_start(self, name: str, *, serving: set[int], closed: set[int], ready: bool,
+                     deadline: float) -> Pod:
+        """Wait until the created pod runs with an IP, its servers listen and it is Ready as asked,
+        by ``deadline`` (``time.monotonic()``)."""
         started = wait_for_pod(self._core, self._namespace, name, what="it runs with an IP",
                                until=lambda pod: running_with_ip(pod) and (is_ready(pod) or not ready),
-                               timeout=self._start_timeout)
+                               timeout=max(deadline - time.monotonic(), 1.0))
         pod = Pod(name=name, ip=started.status.pod_ip, ports=tuple(sorted(serving)))
         self._pods[name] = pod
         self._wait_for_servers(pod)
