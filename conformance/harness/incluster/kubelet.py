@@ -15,7 +15,6 @@ with its ``ip:port`` as subset hint, without steering, so an EPP that keeps rout
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
@@ -31,8 +30,8 @@ from fakes import ControlClient, ControlError, PodControlClient, RequestRecord, 
 POD_START_TIMEOUT = 90.0
 """Seconds a pod gets to be Running with an IP (and Ready, if asked), and a readiness flip to show."""
 POD_START_SHARE = 3.0
-"""Seconds each more pod of a batch adds to the batch's start time: the node starts one Python
-interpreter per pod, and on 2 cores a hundred of them take minutes."""
+"""Seconds the n-th pod of a batch gets beyond ``POD_START_TIMEOUT``, n times over: the node starts
+one Python interpreter per pod, and on 2 cores a hundred of them take minutes."""
 
 
 class VirtualPodsOnly(RuntimeError):
@@ -129,17 +128,17 @@ class ClusterKubelet:
             create_pod_object(self._core, self._namespace, model_server_pod(
                 name=name, namespace=self._namespace, image=self._image, labels=labels,
                 annotations=annotations or {}, serving=serving, decoys=closed, ready=ready))
-        deadline = time.monotonic() + self._start_timeout + POD_START_SHARE * (len(names) - 1)
-        return [self._await_start(name, serving=serving, closed=closed, ready=ready, deadline=deadline)
-                for name in names]
+        return [self._await_start(name, serving=serving, closed=closed, ready=ready,
+                                  timeout=self._start_timeout + POD_START_SHARE * index)
+                for index, name in enumerate(names)]
 
     def _await_start(self, name: str, *, serving: set[int], closed: set[int], ready: bool,
-                     deadline: float) -> Pod:
-        """Wait until the created pod runs with an IP, its servers listen and it is Ready as asked,
-        by ``deadline`` (``time.monotonic()``)."""
+                     timeout: float) -> Pod:
+        """Wait until the created pod runs with an IP, its servers listen and it is Ready as asked;
+        ``timeout`` seconds for the first of these."""
         started = wait_for_pod(self._core, self._namespace, name, what="it runs with an IP",
                                until=lambda pod: running_with_ip(pod) and (is_ready(pod) or not ready),
-                               timeout=max(deadline - time.monotonic(), 1.0))
+                               timeout=timeout)
         pod = Pod(name=name, ip=started.status.pod_ip, ports=tuple(sorted(serving)))
         self._pods[name] = pod
         self._wait_for_servers(pod)
