@@ -10,7 +10,7 @@
 #   llm-d-router eppconf.local/llm-d-router-epp:HASH  the binary $EPPCONF_LLMD_ROUTER_EPP names, when set
 #              (an upstream binary that is not built is skipped with a message saying how to build it)
 # VERSION is eppconf's, HASH that of the sources and the base image; an image already in
-# Docker under its tag is reused. Progress goes to stderr. Docker Engine is started through
+# Docker under its tag is reused, and the fakes' and reference images of other tags are removed. Progress goes to stderr. Docker Engine is started through
 # scripts/docker-engine.sh when it is not running, and the Debian base image
 # (scripts/lib/debian.sh) is made when missing. The packages come from a wheelhouse built on
 # this host with its own pip settings, so nothing inside a container touches the network.
@@ -33,6 +33,15 @@ inputs_hash() {
 }
 
 image_present() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# Remove the repository's images of earlier sources (each is some 450 MB); one a container still
+# uses stays.
+remove_other_tags() {  # image
+  local old
+  for old in $(docker images --format '{{.Repository}}:{{.Tag}}' "${1%:*}"); do
+    [[ "$old" == "$1" ]] || docker rmi "$old" >/dev/null 2>&1 || true
+  done
+}
 
 build_fakes_image() {  # image
   local context="$WORKDIR/fakes"
@@ -88,6 +97,8 @@ fakes="eppconf.local/fakes:$tag"
 reference="eppconf.local/reference-epp:$tag"
 if image_present "$fakes"; then step "cached: $fakes"; else build_fakes_image "$fakes"; fi
 if image_present "$reference"; then step "cached: $reference"; else build_reference_image "$reference" "$fakes"; fi
+remove_other_tags "$fakes"
+remove_other_tags "$reference"
 echo "fakes $fakes"
 echo "reference $reference"
 upstream_image() {  # role, repository, version, binary, how to build the binary

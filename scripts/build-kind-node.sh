@@ -200,12 +200,18 @@ assemble_rootfs() {  # dir
   chroot "$dir" ctr oci spec |
     chroot "$dir" jq '.hooks.createContainer[.hooks.createContainer | length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' |
     chroot "$dir" jq 'del(.process.rlimits)' >"$dir"/etc/containerd/cri-base.json
-  # pod sandboxes may not lower their OOM score here; the sandbox image is the one we import
+  # Pod sandboxes may not lower their OOM score here. runc's systemd cgroup driver freezes every new
+  # container to set its device rules, and on this VM's cgroup v1 that freeze often times out under
+  # load ("unable to freeze"): the kubelet then retries the sandbox only after a backoff of 10 s
+  # and more. With the cgroupfs driver runc writes the rules without a freeze; the kubelet takes its
+  # driver from containerd. The sandbox image is the one imported below.
   sed -i -e 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' \
+    -e 's/SystemdCgroup = true/SystemdCgroup = false/' \
     -e "s|sandbox_image = .*|sandbox_image = \"$(required_images | awk '$2 == "pause" {print $1}')\"|" \
     "$dir"/etc/containerd/config.toml
-  grep -q 'restrict_oom_score_adj = true' "$dir"/etc/containerd/config.toml || {
-    step "kind's containerd config.toml has no restrict_oom_score_adj line to switch on"; exit 1
+  grep -q 'restrict_oom_score_adj = true' "$dir"/etc/containerd/config.toml &&
+    grep -q 'SystemdCgroup = false' "$dir"/etc/containerd/config.toml || {
+    step "kind's containerd config.toml has no restrict_oom_score_adj or SystemdCgroup line to set"; exit 1
   }
   cat >"$dir"/etc/cni/net.d/10-eppconf-bridge.conflist <<EOF
 {

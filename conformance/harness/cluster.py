@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from conformance.catalogue import IN_CLUSTER
 from conformance.options import ConformanceOptions, flag_name, topology_of
 from eppconf import __version__
 from eppconf.controlplane import ControlPlane, CrdError, ensure_crds
-from eppconf.kind import KindCluster, image_present, unavailable_reason
+from eppconf.kind import KindCluster, image_present, newest_image, unavailable_reason
 
 EPP_USER = "eppconf-epp"
 """The identity an EPP runs as in local mode (see manifests/rbac.yaml)."""
@@ -135,10 +134,7 @@ def kind_problem(options: ConformanceOptions) -> str | None:
 
 def local_fakes_image() -> str | None:
     """The newest ``eppconf.local/fakes`` image of this eppconf version in the local Docker Engine."""
-    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", FAKES_REPOSITORY],
-                            capture_output=True, text=True, check=False, timeout=60)
-    ours = [image for image in listed.stdout.split() if image.startswith(f"{FAKES_REPOSITORY}:{__version__}-")]
-    return ours[0] if ours else None  # docker lists the newest first
+    return newest_image(FAKES_REPOSITORY, f"{__version__}-")
 
 
 def provision_kind(options: ConformanceOptions) -> tuple[KindCluster, str | None]:
@@ -157,10 +153,9 @@ def provision_kind(options: ConformanceOptions) -> tuple[KindCluster, str | None
     if topology_of(options) != IN_CLUSTER:
         return kind, None
     fakes_image = options.fakes_image or local_fakes_image()
+    assert options.epp_image is not None and fakes_image is not None  # checked by kind_problem
     try:
-        for image in (options.epp_image, fakes_image):
-            assert image is not None  # checked by kind_problem
-            kind.load_image(image)
+        kind.load_images(options.epp_image, fakes_image)
     except BaseException:
         kind.stop()
         raise

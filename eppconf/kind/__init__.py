@@ -9,6 +9,7 @@ from eppconf.kind.cluster import (
     KindCluster,
     KindUnavailable,
     image_present,
+    newest_image,
     node_image,
     unavailable_reason,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "KindUnavailable",
     "check_isolation",
     "image_present",
+    "newest_image",
     "node_image",
     "unavailable_reason",
 ]

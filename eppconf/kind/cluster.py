@@ -10,11 +10,14 @@ containers away from its outer network (:mod:`eppconf.kind.isolation`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -78,6 +81,13 @@ def image_present(image: str) -> bool:
     return subprocess.run(["docker", "image", "inspect", image], capture_output=True, check=False).returncode == 0
 
 
+def newest_image(repository: str, tag_prefix: str = "") -> str | None:
+    """The newest ``REPOSITORY:TAG`` in the Docker Engine whose tag starts with ``tag_prefix``."""
+    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository],
+                            capture_output=True, text=True, check=False, timeout=60).stdout.split()
+    return next((image for image in listed if image.split(":")[-1].startswith(tag_prefix)), None)  # newest first
+
+
 def node_image() -> str:
     """``$EPPCONF_KIND_NODE_IMAGE``, else the locally built node image."""
     return os.environ.get(NODE_IMAGE_ENV) or LOCAL_NODE_IMAGE
@@ -113,6 +123,21 @@ def unavailable_reason(*, existing: str | None = None) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _one_creation_at_a_time() -> Iterator[None]:
+    """Hold the machine-wide lock of cluster creations: kind's creations race on their shared
+    Docker network, and a node's start is the heaviest part (on 2 cores, three side by side left
+    one kubeadm without an API server)."""
+    lock = cache_root() / "kind" / "create.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class KindCluster:
     """One kind cluster: ``start()`` creates it, ``stop()`` deletes it unless ``keep``."""
 
@@ -133,14 +158,16 @@ class KindCluster:
         if reason:
             raise KindUnavailable(reason)
         check_isolation()
-        started = time.monotonic()
         try:
-            self._kind("create", "cluster", "--name", self.name, "--image", self.image, "--config", str(self.config),
-                       "--kubeconfig", str(self.kubeconfig), "--wait", CREATE_WAIT,
-                       what=f"creating kind cluster {self.name}")
+            with _one_creation_at_a_time():
+                started = time.monotonic()
+                self._kind("create", "cluster", "--name", self.name, "--image", self.image, "--config",
+                           str(self.config), "--kubeconfig", str(self.kubeconfig), "--wait", CREATE_WAIT,
+                           what=f"creating kind cluster {self.name}")
         except BaseException:
             self.keep = False
-            self.stop()
+            with contextlib.suppress(RuntimeError):  # kind deletes the nodes of a failed creation itself
+                self.stop()
             raise
         self.create_seconds = time.monotonic() - started
 
@@ -153,9 +180,11 @@ class KindCluster:
         self.kubeconfig.write_text(self._kind("get", "kubeconfig", "--name", self.name,
                                               what=f"reading the kubeconfig of {self.name}"))
 
-    def load_image(self, image: str) -> None:
-        """Copy IMAGE from the Docker Engine into the cluster's nodes."""
-        self._kind("load", "docker-image", image, "--name", self.name, what=f"loading {image} into {self.name}")
+    def load_images(self, *images: str) -> None:
+        """Copy IMAGES from the Docker Engine into the cluster's nodes, in one archive (the layers
+        they share are copied once)."""
+        self._kind("load", "docker-image", *images, "--name", self.name,
+                   what=f"loading {', '.join(images)} into {self.name}")
 
     def stop(self) -> None:
         """Delete the cluster and its kubeconfig, unless the cluster is kept (an attached one's

@@ -29,6 +29,7 @@ from conformance.options import ConformanceOptions
 from conformance.plugin import implementation_of
 from conformance.suite import SUITE
 from eppconf.controlplane import ControlPlane, ProcessStartError, cache_root
+from eppconf.kind import newest_image
 
 pytest_plugins = ["pytester"]
 
@@ -84,11 +85,7 @@ def local_image(preset: str) -> str:
     problem = docker_problem("scratch")
     if problem is not None and "not present" not in problem:
         unavailable(problem)
-    image = os.environ.get(variable)
-    if image is None:
-        listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repository],
-                                capture_output=True, text=True, check=True).stdout.split()  # newest first
-        image = next((name for name in listed if name.split(":")[1].startswith(prefix)), None)
+    image = os.environ.get(variable) or newest_image(repository, prefix)
     if image is None or docker_problem(image) is not None:
         unavailable(f"no image for {preset} ({image or repository + ':' + prefix + '*'}): build it with"
                     f" scripts/build-images.sh or name one in ${variable}")

@@ -11,13 +11,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from kind_helpers import skip_unless
+from kind_helpers import KIND_TEST_TIMEOUT, kind_unavailable, skip_unless
 from kubernetes import client, config
 
-from eppconf.kind import BASE_IMAGE, KindCluster, unavailable_reason
+from eppconf.kind import BASE_IMAGE, KindCluster
 from eppconf.kind.cluster import image_present
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.kind,
+    pytest.mark.xdist_group("kind-cluster"),
+    pytest.mark.timeout(KIND_TEST_TIMEOUT),
+]
 
 NAMESPACE = "eppconf-probe"
 #: Resolves the Service by its cluster DNS name and fetches a page through it; prints "IP STATUS".
@@ -40,14 +45,17 @@ while True:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[KindCluster]:
-    reason = unavailable_reason()
+    reason = kind_unavailable()
     if reason is None and not image_present(BASE_IMAGE):
         reason = f"image {BASE_IMAGE} is not in Docker (scripts/build-kind-node.sh imports it)"
     skip_unless(reason)
     kind = KindCluster(name=f"eppconf-test-{os.getpid()}")
     kind.start()
     try:
-        kind.load_image(BASE_IMAGE)
+        kind.load_images(BASE_IMAGE)
+        api = config.new_client_from_config(str(kind.kubeconfig))
+        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+        api.close()
         yield kind
     finally:
         kind.stop()
@@ -71,7 +79,6 @@ def _wait_for_phase(core: client.CoreV1Api, name: str, phases: set[str], timeout
 
 def test_a_pod_reaches_another_through_a_service_by_its_dns_name(cluster: KindCluster) -> None:
     core = client.CoreV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
     core.create_namespaced_pod(NAMESPACE, _pod("web", ["python3", "-m", "http.server", "8080"],
                                                ports=[client.V1ContainerPort(container_port=8080)]))
     service = core.create_namespaced_service(NAMESPACE, client.V1Service(
@@ -84,3 +91,16 @@ def test_a_pod_reaches_another_through_a_service_by_its_dns_name(cluster: KindCl
     logs = core.read_namespaced_pod_log("client", NAMESPACE)
     assert phase == "Succeeded", f"client pod {phase}: {logs}"
     assert logs.split() == [service.spec.cluster_ip, "200"]
+
+
+def test_pods_get_cgroupfs_cgroups_not_systemd_slices(cluster: KindCluster) -> None:
+    """The node's containerd uses the cgroupfs driver (scripts/build-kind-node.sh says why), and the
+    kubelet follows it: a container's cgroups lie under ``/kubelet/kubepods/``, in no systemd slice."""
+    core = client.CoreV1Api(config.new_client_from_config(str(cluster.kubeconfig)))
+    core.create_namespaced_pod(NAMESPACE, _pod("cgroups", ["cat", "/proc/self/cgroup"]))
+
+    phase = _wait_for_phase(core, "cgroups", {"Succeeded", "Failed"}, timeout=240)
+    lines = core.read_namespaced_pod_log("cgroups", NAMESPACE).splitlines()
+    assert phase == "Succeeded", f"cgroups pod {phase}: {lines}"
+    paths = {line.split(":", 2)[2] for line in lines}
+    assert all(path.startswith("/kubelet/kubepods/") and ".slice" not in path for path in paths), paths

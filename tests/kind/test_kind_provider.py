@@ -1,7 +1,7 @@
 """``pytest conformance --cluster kind``: one kind cluster for the run, made by the pytest-xdist
-controller for both workers (virtual pods), kept with ``--keep-kind-cluster`` and then used again,
-never deleted, through ``--kind-cluster`` in the in-cluster topology (the reference EPP's image and
-the fakes' loaded into it). One cluster is created; the test deletes it.
+controller for both workers (virtual pods) and kept with ``--keep-kind-cluster``; then the whole
+catalogue in the in-cluster topology on that cluster, through ``--kind-cluster`` (which never
+deletes it), against the reference EPP's image. One cluster is created; the module deletes it.
 
 Skipped without Docker, the kind CLI, the node image or the images of ``scripts/build-images.sh``
 (``EPPCONF_REQUIRE_KIND=1`` fails instead).
@@ -9,31 +9,48 @@ Skipped without Docker, the kind CLI, the node image or the images of ``scripts/
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
-from kind_helpers import run_suite, skip_unless
+from kind_helpers import KIND_TEST_TIMEOUT, kind_unavailable, run_suite, skip_unless
 from kubernetes import client, config
 
+from conformance.catalogue import IN_CLUSTER
 from conformance.harness.cluster import local_fakes_image
+from conformance.suite import SUITE
 from eppconf import __version__
-from eppconf.kind import unavailable_reason
+from eppconf.kind import newest_image
 from eppconf.kind.cluster import cluster_names, kind_binary
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.kind,
+    pytest.mark.xdist_group("kind-provider"),
+    pytest.mark.timeout(KIND_TEST_TIMEOUT),
+]
 
 TESTS = ("TargetPortsFallback", "PodIpChangeMovesEndpoints", "TerminatingPodLosesEndpoints")
 REFERENCE_REPOSITORY = "eppconf.local/reference-epp"
+REFERENCE_IMAGE_ENV = "EPPCONF_REFERENCE_IMAGE"
+PROVIDER_NAME = re.compile(r"eppconf-[0-9a-f]{6}")
+"""How the provider names a cluster it makes (other tests' clusters may appear meanwhile)."""
+CATALOGUE_TIMEOUT = 2400
+"""Seconds the whole catalogue in-cluster may take on a loaded 2-core machine (about 9 min quiet)."""
+SCALE_TEST_TIMEOUT = 1500
+"""pytest-timeout of one catalogue test in that run: ScaleHundredPodsFourPorts starts 100 pods,
+about 7 min beside a Go build, longer than the 600 s of pyproject.toml."""
 
 
 def _reference_image() -> str | None:
-    """The newest reference EPP image of this eppconf version that scripts/build-images.sh built."""
-    listed = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", REFERENCE_REPOSITORY],
-                            capture_output=True, text=True, check=False).stdout.split()
-    return next((image for image in listed if image.startswith(f"{REFERENCE_REPOSITORY}:{__version__}-")), None)
+    """``$EPPCONF_REFERENCE_IMAGE`` (scripts/with-images.sh sets it), else the newest reference EPP
+    image of this eppconf version that scripts/build-images.sh built."""
+    return os.environ.get(REFERENCE_IMAGE_ENV) or newest_image(REFERENCE_REPOSITORY, f"{__version__}-")
 
 
 def _passed(report: Path) -> set[str]:
@@ -53,34 +70,64 @@ def _controller_manager_command(kubeconfig: Path) -> list[str]:
         api.close()
 
 
-def test_one_cluster_serves_every_worker_is_kept_on_request_and_reused(tmp_path: Path) -> None:
-    skip_unless(unavailable_reason())
-    reference = _reference_image()
-    skip_unless(None if reference and local_fakes_image() else
+@dataclass(frozen=True)
+class KeptCluster:
+    """The cluster a virtual-pod run made and kept, and that run's output and report."""
+
+    made: list[str]
+    output: str
+    returncode: int
+    report: Path
+
+
+@pytest.fixture(scope="module")
+def kept_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeptCluster]:
+    skip_unless(kind_unavailable())
+    skip_unless(None if _reference_image() and local_fakes_image() else
                 f"no {REFERENCE_REPOSITORY} or fakes image of eppconf {__version__}; run scripts/build-images.sh")
+    cwd = tmp_path_factory.mktemp("kind-provider")
     before = set(cluster_names())
-    result = run_suite(tmp_path, "--cluster", "kind", "--topology", "virtual-pods", "--keep-kind-cluster",
-                       "-n", "2", "-k", " or ".join(TESTS), "--report-output", str(tmp_path / "first.yaml"))
-    made = sorted(set(cluster_names()) - before)
+    result = run_suite(cwd, "--cluster", "kind", "--topology", "virtual-pods", "--keep-kind-cluster",
+                       "-n", "2", "-k", " or ".join(TESTS), "--report-output", str(cwd / "first.yaml"))
+    made = sorted(name for name in set(cluster_names()) - before if PROVIDER_NAME.fullmatch(name))
     try:
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, output
-        assert len(made) == 1, f"clusters made by one run on two workers: {made}"
-        (name,) = made
-        assert re.search(rf"kind cluster {name} kept: reuse it with --cluster kind --kind-cluster {name}", output)
-        assert _passed(tmp_path / "first.yaml") == set(TESTS)
-
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(subprocess.run([str(kind_binary()), "get", "kubeconfig", "--name", name],
-                                             capture_output=True, text=True, check=True).stdout)
-        assert "--controllers=*,-pod-garbage-collector-controller" in _controller_manager_command(kubeconfig)
-
-        again = run_suite(tmp_path, "--cluster", "kind", "--kind-cluster", name, "--epp-image", str(reference),
-                          "-k", TESTS[0], "--report-output", str(tmp_path / "again.yaml"))
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert _passed(tmp_path / "again.yaml") == {TESTS[0]}
-        assert name in cluster_names(), "a cluster named by --kind-cluster was deleted"
+        yield KeptCluster(made, result.stdout + result.stderr, result.returncode, cwd / "first.yaml")
     finally:
         for name in made:
             subprocess.run([str(kind_binary()), "delete", "cluster", "--name", name], capture_output=True,
                            check=False, timeout=300)
+
+
+def test_one_cluster_serves_every_worker_and_is_kept_on_request(kept_cluster: KeptCluster,
+                                                                tmp_path: Path) -> None:
+    assert kept_cluster.returncode == 0, kept_cluster.output
+    assert len(kept_cluster.made) == 1, f"clusters made by one run on two workers: {kept_cluster.made}"
+    (name,) = kept_cluster.made
+    assert re.search(rf"kind cluster {name} kept: reuse it with --cluster kind --kind-cluster {name}",
+                     kept_cluster.output)
+    assert _passed(kept_cluster.report) == set(TESTS)
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(subprocess.run([str(kind_binary()), "get", "kubeconfig", "--name", name],
+                                         capture_output=True, text=True, check=True).stdout)
+    assert "--controllers=*,-pod-garbage-collector-controller" in _controller_manager_command(kubeconfig)
+
+
+def test_the_whole_catalogue_passes_in_cluster_with_the_reference_image(kept_cluster: KeptCluster,
+                                                                        tmp_path: Path) -> None:
+    """Every test passes with the EPP as a Deployment and the fakes as real pods, but those the
+    catalogue declares virtual-pods-only, which are reported not applicable with their reason."""
+    if len(kept_cluster.made) != 1:
+        pytest.fail(f"no kept cluster to reuse: {kept_cluster.made}\n{kept_cluster.output}", pytrace=False)
+    (name,) = kept_cluster.made
+    report = tmp_path / "in-cluster.yaml"
+    result = run_suite(tmp_path, "--cluster", "kind", "--kind-cluster", name, "--epp-image", str(_reference_image()),
+                       "-n", "2", "--timeout", str(SCALE_TEST_TIMEOUT), "--report-output", str(report),
+                       timeout=CATALOGUE_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = yaml.safe_load(report.read_text())
+    assert data["topology"] == IN_CLUSTER
+    virtual_only = {test.name: test.virtual_pods_only for test in SUITE if test.virtual_pods_only}
+    assert {entry["test"]: entry["reason"] for entry in data["notApplicable"]} == virtual_only
+    assert _passed(report) == {test.name for test in SUITE} - set(virtual_only)
+    assert name in cluster_names(), "a cluster named by --kind-cluster was deleted"

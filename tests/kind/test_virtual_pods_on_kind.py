@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kind_helpers import run_suite, skip_unless
+from kind_helpers import KIND_TEST_TIMEOUT, kind_unavailable, run_suite, skip_unless
 from kubernetes import client, config, watch
 
 from conformance.plugin import _kebab
-from eppconf.kind import KindCluster, unavailable_reason
+from eppconf.kind import KindCluster
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.kind,
+    pytest.mark.timeout(KIND_TEST_TIMEOUT),
+]
 
 KUBECONFIG_ENV = "EPPCONF_KIND_KUBECONFIG"
 TESTS = ("TargetPortsFallback", "UnreadyPodLosesEndpoints", "PodIpChangeMovesEndpoints",
@@ -107,7 +111,7 @@ def kubeconfig() -> Iterator[Path]:
     if given:
         yield Path(given)
         return
-    skip_unless(unavailable_reason())
+    skip_unless(kind_unavailable())
     with KindCluster(f"eppconf-test-{os.getpid()}") as kind:
         yield kind.kubeconfig
 

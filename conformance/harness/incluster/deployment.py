@@ -30,8 +30,9 @@ PYTHON_IN_POD = "python3"
 """What ``{python}`` stands for: the interpreter on the image's PATH."""
 BIND_ADDRESS_IN_POD = "0.0.0.0"
 """What ``{bind_address}`` stands for: every interface of the pod."""
-POD_START_ALLOWANCE = 30.0
-"""Seconds added to the EPP's start timeout for scheduling and starting its container."""
+POD_START_ALLOWANCE = 90.0
+"""Seconds added to the EPP's start timeout for scheduling and starting its container: while a
+test beside it starts a hundred pods, the node takes a minute to start one more."""
 POLL_INTERVAL = 0.2
 
 

@@ -15,6 +15,7 @@ with its ``ip:port`` as subset hint, without steering, so an EPP that keeps rout
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NoReturn
 
@@ -30,8 +31,9 @@ from fakes import ControlClient, ControlError, PodControlClient, RequestRecord, 
 POD_START_TIMEOUT = 90.0
 """Seconds a pod gets to be Running with an IP (and Ready, if asked), and a readiness flip to show."""
 POD_START_SHARE = 3.0
-"""Seconds the n-th pod of a batch gets beyond ``POD_START_TIMEOUT``, n times over: the node starts
-one Python interpreter per pod, and on 2 cores a hundred of them take minutes."""
+"""Seconds each pod of a batch adds to the time every pod of that batch gets beyond
+``POD_START_TIMEOUT``: the pods start side by side, one Python interpreter each, and on 2 cores a
+hundred of them take minutes, the first as long as the last."""
 
 
 class VirtualPodsOnly(RuntimeError):
@@ -124,21 +126,22 @@ class ClusterKubelet:
                              f" namespace {self._namespace}")
         closed = set(closed)
         serving = set(ports) - closed
+        since = time.monotonic()
         for name in names:
             create_pod_object(self._core, self._namespace, model_server_pod(
                 name=name, namespace=self._namespace, image=self._image, labels=labels,
                 annotations=annotations or {}, serving=serving, decoys=closed, ready=ready))
-        return [self._await_start(name, serving=serving, closed=closed, ready=ready,
-                                  timeout=self._start_timeout + POD_START_SHARE * index)
-                for index, name in enumerate(names)]
+        timeout = self._start_timeout + POD_START_SHARE * (len(names) - 1)
+        return [self._await_start(name, serving=serving, closed=closed, ready=ready, since=since, timeout=timeout)
+                for name in names]
 
-    def _await_start(self, name: str, *, serving: set[int], closed: set[int], ready: bool,
+    def _await_start(self, name: str, *, serving: set[int], closed: set[int], ready: bool, since: float,
                      timeout: float) -> Pod:
         """Wait until the created pod runs with an IP, its servers listen and it is Ready as asked;
-        ``timeout`` seconds for the first of these."""
+        ``timeout`` seconds from ``since`` for the first of these."""
         started = wait_for_pod(self._core, self._namespace, name, what="it runs with an IP",
                                until=lambda pod: running_with_ip(pod) and (is_ready(pod) or not ready),
-                               timeout=timeout)
+                               timeout=timeout, since=since)
         pod = Pod(name=name, ip=started.status.pod_ip, ports=tuple(sorted(serving)))
         self._pods[name] = pod
         self._wait_for_servers(pod)

@@ -50,16 +50,17 @@ def problem_of(pod: client.V1Pod) -> str | None:
 
 
 def wait_for_pod(core: client.CoreV1Api, namespace: str, name: str, *, until: Callable[[client.V1Pod], bool],
-                 what: str, timeout: float) -> client.V1Pod:
+                 what: str, timeout: float, since: float | None = None) -> client.V1Pod:
     """Read pod ``namespace/name`` until ``until`` holds; ``PodError`` saying ``what`` was awaited
-    when its container cannot run or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
+    when its container cannot run or ``timeout`` seconds have passed since ``since`` (a
+    ``time.monotonic()`` value; now when None)."""
+    since = time.monotonic() if since is None else since
     while True:
         pod = core.read_namespaced_pod(name, namespace)
         if until(pod):
             return pod
         problem = problem_of(pod)
-        if problem is not None or time.monotonic() > deadline:
+        if problem is not None or time.monotonic() - since > timeout:
             why = problem or f"not there after {timeout:g}s ({describe(pod)})"
             raise PodError(f"pod {namespace}/{name}: waiting until {what}: {why}{log_tail(core, pod)}")
         time.sleep(POLL_INTERVAL)
