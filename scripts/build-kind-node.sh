@@ -228,7 +228,7 @@ EOF
 
 # Run the rootfs image, import the images into its containerd, commit the node image.
 commit_node_image() {  # rootfs image
-  local cid image deadline=$((SECONDS + 60))
+  local cid image listed deadline=$((SECONDS + 60))
   cid="$(docker run -d --privileged --entrypoint sleep "$1" infinity)"
   at_exit "docker rm -f -v $cid >/dev/null 2>&1"
   docker exec "$cid" bash -c 'nohup containerd >/tmp/containerd.log 2>&1 & echo $! >/tmp/containerd.pid'
@@ -239,8 +239,10 @@ commit_node_image() {  # rootfs image
   step "importing $(required_images | wc -l) images into the node's containerd"
   docker exec -i "$cid" ctr -n k8s.io images import --label=io.cri-containerd.pinned=pinned \
     --all-platforms --no-unpack --digests - <"$WORKDIR/images.tar" >/dev/null
+  # listed once: `ctr ... | grep -q` fails under pipefail whenever grep's early exit cuts ctr off
+  listed="$(docker exec "$cid" ctr -n k8s.io images ls -q)"
   for image in $(required_images | cut -d' ' -f1); do
-    docker exec "$cid" ctr -n k8s.io images ls -q | grep -qx "$image" || { step "$image missing after import"; exit 1; }
+    grep -qx "$image" <<<"$listed" || { step "$image missing after import"; exit 1; }
   done
   # PID 1 (sleep) reaps nothing: containerd has exited once it is a zombie
   docker exec "$cid" bash -c 'pid="$(cat /tmp/containerd.pid)"; kill "$pid"

@@ -20,7 +20,6 @@ from eppconf.kind.cluster import image_present
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.kind,
-    pytest.mark.xdist_group("kind-cluster"),
     pytest.mark.timeout(KIND_TEST_TIMEOUT),
 ]
 

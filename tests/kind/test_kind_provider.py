@@ -1,7 +1,8 @@
 """``pytest conformance --cluster kind``: one kind cluster for the run, made by the pytest-xdist
-controller for both workers (virtual pods) and kept with ``--keep-kind-cluster``; then the whole
-catalogue in the in-cluster topology on that cluster, through ``--kind-cluster`` (which never
-deletes it), against the reference EPP's image. One cluster is created; the module deletes it.
+controller for both workers (virtual pods), kept with ``--keep-kind-cluster`` and then used again,
+never deleted, through ``--kind-cluster`` in the in-cluster topology; and the whole catalogue
+in-cluster, against the reference EPP's image, on a cluster of its own. Each test deletes the
+cluster it made.
 
 Skipped without Docker, the kind CLI, the node image or the images of ``scripts/build-images.sh``
 (``EPPCONF_REQUIRE_KIND=1`` fails instead).
@@ -12,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,12 @@ from conformance.catalogue import IN_CLUSTER
 from conformance.harness.cluster import local_fakes_image
 from conformance.suite import SUITE
 from eppconf import __version__
-from eppconf.kind import newest_image
+from eppconf.kind import KindCluster, newest_image
 from eppconf.kind.cluster import cluster_names, kind_binary
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.kind,
-    pytest.mark.xdist_group("kind-provider"),
     pytest.mark.timeout(KIND_TEST_TIMEOUT),
 ]
 
@@ -70,64 +68,60 @@ def _controller_manager_command(kubeconfig: Path) -> list[str]:
         api.close()
 
 
-@dataclass(frozen=True)
-class KeptCluster:
-    """The cluster a virtual-pod run made and kept, and that run's output and report."""
-
-    made: list[str]
-    output: str
-    returncode: int
-    report: Path
-
-
-@pytest.fixture(scope="module")
-def kept_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeptCluster]:
+def _images_or_skip() -> str:
+    """The reference EPP's image; skips (fails with ``EPPCONF_REQUIRE_KIND``) without kind or the images."""
     skip_unless(kind_unavailable())
-    skip_unless(None if _reference_image() and local_fakes_image() else
+    reference = _reference_image()
+    skip_unless(None if reference and local_fakes_image() else
                 f"no {REFERENCE_REPOSITORY} or fakes image of eppconf {__version__}; run scripts/build-images.sh")
-    cwd = tmp_path_factory.mktemp("kind-provider")
+    assert reference is not None
+    return reference
+
+
+def test_one_cluster_serves_every_worker_is_kept_on_request_and_reused(tmp_path: Path) -> None:
+    reference = _images_or_skip()
     before = set(cluster_names())
-    result = run_suite(cwd, "--cluster", "kind", "--topology", "virtual-pods", "--keep-kind-cluster",
-                       "-n", "2", "-k", " or ".join(TESTS), "--report-output", str(cwd / "first.yaml"))
+    result = run_suite(tmp_path, "--cluster", "kind", "--topology", "virtual-pods", "--keep-kind-cluster",
+                       "-n", "2", "-k", " or ".join(TESTS), "--report-output", str(tmp_path / "first.yaml"))
     made = sorted(name for name in set(cluster_names()) - before if PROVIDER_NAME.fullmatch(name))
     try:
-        yield KeptCluster(made, result.stdout + result.stderr, result.returncode, cwd / "first.yaml")
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert len(made) == 1, f"clusters made by one run on two workers: {made}"
+        (name,) = made
+        assert re.search(rf"kind cluster {name} kept: reuse it with --cluster kind --kind-cluster {name}", output)
+        assert _passed(tmp_path / "first.yaml") == set(TESTS)
+
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(subprocess.run([str(kind_binary()), "get", "kubeconfig", "--name", name],
+                                             capture_output=True, text=True, check=True).stdout)
+        assert "--controllers=*,-pod-garbage-collector-controller" in _controller_manager_command(kubeconfig)
+
+        again = run_suite(tmp_path, "--cluster", "kind", "--kind-cluster", name, "--epp-image", reference,
+                          "-k", TESTS[0], "--report-output", str(tmp_path / "again.yaml"))
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert _passed(tmp_path / "again.yaml") == {TESTS[0]}
+        assert name in cluster_names(), "a cluster named by --kind-cluster was deleted"
     finally:
         for name in made:
             subprocess.run([str(kind_binary()), "delete", "cluster", "--name", name], capture_output=True,
                            check=False, timeout=300)
 
 
-def test_one_cluster_serves_every_worker_and_is_kept_on_request(kept_cluster: KeptCluster,
-                                                                tmp_path: Path) -> None:
-    assert kept_cluster.returncode == 0, kept_cluster.output
-    assert len(kept_cluster.made) == 1, f"clusters made by one run on two workers: {kept_cluster.made}"
-    (name,) = kept_cluster.made
-    assert re.search(rf"kind cluster {name} kept: reuse it with --cluster kind --kind-cluster {name}",
-                     kept_cluster.output)
-    assert _passed(kept_cluster.report) == set(TESTS)
-
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(subprocess.run([str(kind_binary()), "get", "kubeconfig", "--name", name],
-                                         capture_output=True, text=True, check=True).stdout)
-    assert "--controllers=*,-pod-garbage-collector-controller" in _controller_manager_command(kubeconfig)
-
-
-def test_the_whole_catalogue_passes_in_cluster_with_the_reference_image(kept_cluster: KeptCluster,
-                                                                        tmp_path: Path) -> None:
+def test_the_whole_catalogue_passes_in_cluster_with_the_reference_image(tmp_path: Path) -> None:
     """Every test passes with the EPP as a Deployment and the fakes as real pods, but those the
-    catalogue declares virtual-pods-only, which are reported not applicable with their reason."""
-    if len(kept_cluster.made) != 1:
-        pytest.fail(f"no kept cluster to reuse: {kept_cluster.made}\n{kept_cluster.output}", pytrace=False)
-    (name,) = kept_cluster.made
+    catalogue declares virtual-pods-only, which are reported not applicable with their reason. The
+    cluster is this test's own (not named as the provider names its clusters: the test above
+    counts those)."""
+    reference = _images_or_skip()
     report = tmp_path / "in-cluster.yaml"
-    result = run_suite(tmp_path, "--cluster", "kind", "--kind-cluster", name, "--epp-image", str(_reference_image()),
-                       "-n", "2", "--timeout", str(SCALE_TEST_TIMEOUT), "--report-output", str(report),
-                       timeout=CATALOGUE_TIMEOUT)
+    with KindCluster(f"eppconf-catalogue-{os.getpid()}") as kind:
+        result = run_suite(tmp_path, "--cluster", "kind", "--kind-cluster", kind.name, "--epp-image", reference,
+                           "-n", "2", "--timeout", str(SCALE_TEST_TIMEOUT), "--report-output", str(report),
+                           timeout=CATALOGUE_TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr
     data = yaml.safe_load(report.read_text())
     assert data["topology"] == IN_CLUSTER
     virtual_only = {test.name: test.virtual_pods_only for test in SUITE if test.virtual_pods_only}
     assert {entry["test"]: entry["reason"] for entry in data["notApplicable"]} == virtual_only
     assert _passed(report) == {test.name for test in SUITE} - set(virtual_only)
-    assert name in cluster_names(), "a cluster named by --kind-cluster was deleted"

@@ -28,8 +28,10 @@ from conformance.harness.launcher import LauncherPod
 from conformance.harness.observer import ServedPort
 from fakes import ControlClient, ControlError, PodControlClient, RequestRecord, ScrapeRecord
 
-POD_START_TIMEOUT = 90.0
-"""Seconds a pod gets to be Running with an IP (and Ready, if asked), and a readiness flip to show."""
+POD_START_TIMEOUT = 300.0
+"""Seconds a pod gets to be Running with an IP (and Ready, if asked), and a readiness flip to show:
+one created while a test beside it starts a hundred waits its turn on the node (a pod that cannot
+start, its image missing say, fails at once)."""
 POD_START_SHARE = 3.0
 """Seconds each pod of a batch adds to the time every pod of that batch gets beyond
 ``POD_START_TIMEOUT``: the pods start side by side, one Python interpreter each, and on 2 cores a
