@@ -23,6 +23,8 @@ NODE_BUILD_TIMEOUT = 3600
 """Seconds a kind test waits for that build: a cold one on 2 cores beside the other tests."""
 KIND_TEST_TIMEOUT = NODE_BUILD_TIMEOUT + 2400
 """pytest-timeout of a kind test: the wait for the node image, then the test itself."""
+KIND_TEST_MARKS = [pytest.mark.slow, pytest.mark.kind, pytest.mark.timeout(KIND_TEST_TIMEOUT)]
+"""The ``pytestmark`` of a module whose tests need a kind cluster."""
 SUITE_MODULE = str(Path(conformance.__file__).parent / "test_conformance.py")
 SUITE_TIMEOUT = 1200
 """Seconds one suite run (a kind cluster's creation included) may take on a loaded 2-core machine."""

@@ -11,17 +11,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from kind_helpers import KIND_TEST_TIMEOUT, kind_unavailable, skip_unless
+from kind_helpers import KIND_TEST_MARKS, kind_unavailable, skip_unless
 from kubernetes import client, config
 
 from eppconf.kind import BASE_IMAGE, KindCluster
 from eppconf.kind.cluster import image_present
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.kind,
-    pytest.mark.timeout(KIND_TEST_TIMEOUT),
-]
+pytestmark = KIND_TEST_MARKS
 
 NAMESPACE = "eppconf-probe"
 #: Resolves the Service by its cluster DNS name and fetches a page through it; prints "IP STATUS".

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kind_helpers import KIND_TEST_TIMEOUT, kind_unavailable, run_suite, skip_unless
+from kind_helpers import KIND_TEST_MARKS, kind_unavailable, run_suite, skip_unless
 from kubernetes import client, config
 
 from conformance.catalogue import IN_CLUSTER
@@ -27,11 +27,7 @@ from eppconf import __version__
 from eppconf.kind import KindCluster, newest_image
 from eppconf.kind.cluster import cluster_names, kind_binary
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.kind,
-    pytest.mark.timeout(KIND_TEST_TIMEOUT),
-]
+pytestmark = KIND_TEST_MARKS
 
 TESTS = ("TargetPortsFallback", "PodIpChangeMovesEndpoints", "TerminatingPodLosesEndpoints")
 REFERENCE_REPOSITORY = "eppconf.local/reference-epp"

@@ -19,17 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kind_helpers import KIND_TEST_TIMEOUT, kind_unavailable, run_suite, skip_unless
+from kind_helpers import KIND_TEST_MARKS, kind_unavailable, run_suite, skip_unless
 from kubernetes import client, config, watch
 
 from conformance.plugin import _kebab
 from eppconf.kind import KindCluster
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.kind,
-    pytest.mark.timeout(KIND_TEST_TIMEOUT),
-]
+pytestmark = KIND_TEST_MARKS
 
 KUBECONFIG_ENV = "EPPCONF_KIND_KUBECONFIG"
 TESTS = ("TargetPortsFallback", "UnreadyPodLosesEndpoints", "PodIpChangeMovesEndpoints",
