@@ -11,8 +11,9 @@ SIGKILL after a timeout, always by process-group id, never by name. Unless start
 from __future__ import annotations
 
 import atexit
-import ctypes
+import errno
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -30,7 +31,6 @@ ReadyCheck = Callable[[], bool]
 POLL_INTERVAL = 0.05
 #: Lines of output quoted in a start failure.
 TAIL_LINES = 30
-_PR_SET_PDEATHSIG = 1
 _LIVE: dict[int, ManagedProcess] = {}
 
 
@@ -113,14 +113,13 @@ class ManagedProcess:
         try:
             with self.log_path.open("ab") as log:
                 self._popen = subprocess.Popen(
-                    self.argv,
+                    self.argv if self.detached else _with_death_signal(self.argv, self.env, self.cwd),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=self.env,
                     cwd=self.cwd,
                     start_new_session=True,
-                    preexec_fn=None if self.detached else _die_with_parent(os.getpid()),
                 )
         except OSError as error:
             raise ProcessStartError(f"{self.name}: cannot run {self.argv[0]}: {error}") from error
@@ -255,16 +254,29 @@ def _signal_group(pgid: int, signum: signal.Signals) -> bool:
     return True
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A ``preexec_fn`` asking the kernel to SIGKILL the child when its parent thread dies."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+def _with_death_signal(argv: list[str], env: Mapping[str, str] | None, cwd: Path | None) -> list[str]:
+    """``argv`` run through ``setpriv --pdeathsig KILL``: the kernel kills it when its starting thread dies.
 
-    def arrange() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
+    Not a ``preexec_fn``: that makes ``subprocess`` use a plain ``fork()``, which runs gRPC's
+    fork handlers; they restart gRPC's poller thread in the child, and the child aborts
+    ("epoll_wait error: Bad file descriptor") when ``close_fds`` closes the poller's epoll fd
+    before ``exec``. Without a ``preexec_fn`` the child is spawned with ``vfork()``, which runs
+    no fork handlers.
+    """
+    if not _is_executable(argv[0], env, cwd):
+        raise FileNotFoundError(errno.ENOENT, "no such executable", argv[0])
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise FileNotFoundError(errno.ENOENT, "setpriv (util-linux) is needed to tie it to its parent", "setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
 
-    return arrange
+
+def _is_executable(program: str, env: Mapping[str, str] | None, cwd: Path | None) -> bool:
+    """True when ``program`` names an executable (searched on ``env``'s PATH unless it has a slash)."""
+    if os.sep in program:
+        path = Path(cwd or ".") / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program, path=os.pathsep.join(os.get_exec_path(env))) is not None
 
 
 @atexit.register

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,17 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _wait_dead(pid: int, timeout: float = 5.0) -> bool:
+def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while not condition():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
     return True
+
+
+def _wait_dead(pid: int, timeout: float = 5.0) -> bool:
+    return _wait_for(lambda: not _alive(pid), timeout)
 
 
 def test_ready_url_and_log(tmp_path: Path) -> None:
@@ -69,6 +74,49 @@ def test_not_ready_in_time_is_stopped(tmp_path: Path) -> None:
 def test_missing_executable_is_a_start_error(tmp_path: Path) -> None:
     with pytest.raises(ProcessStartError, match="cannot run /nonexistent/server"):
         ManagedProcess("ghost", ["/nonexistent/server"], log_dir=tmp_path).start()
+
+
+def test_a_program_found_on_path_in_env_is_run(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "serve-here"
+    program.write_text("#!/bin/sh\necho serving; exec sleep 300\n")
+    program.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    with ManagedProcess("here", ["serve-here"], log_dir=tmp_path, env=env) as process:
+        assert process.running
+    with pytest.raises(ProcessStartError, match="cannot run serve-here"):
+        ManagedProcess("there", ["serve-here"], log_dir=tmp_path).start()
+
+
+def test_starting_processes_runs_no_grpc_fork_handlers(tmp_path: Path) -> None:
+    # gRPC's fork handlers restart its poller in a forked child, which aborts when close_fds
+    # closes the poller's epoll fd before exec; they log this line when another thread is in gRPC.
+    program = textwrap.dedent(f"""
+        import threading
+        from concurrent import futures
+        from pathlib import Path
+        import grpc
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+        from eppconf.controlplane import ManagedProcess
+        server = grpc.server(futures.ThreadPoolExecutor(2))
+        health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        stub = health_pb2_grpc.HealthStub(grpc.insecure_channel(f"127.0.0.1:{{port}}"))
+        stub.Check(health_pb2.HealthCheckRequest())
+        def busy():
+            while True:
+                stub.Check(health_pb2.HealthCheckRequest())
+        threading.Thread(target=busy, daemon=True).start()
+        for _ in range(20):
+            with ManagedProcess("child", ["sleep", "300"], log_dir=Path({str(tmp_path)!r})):
+                pass
+        print("started 20", flush=True)
+    """)
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "started 20", run.stderr[-2000:]
+    assert "fork()" not in run.stderr, run.stderr[-2000:]
 
 
 def _group_with_child(tmp_path: Path, *, ignore_term: bool, stop_timeout: float) -> tuple[ManagedProcess, int]:
@@ -111,7 +159,7 @@ def test_process_dies_with_the_python_that_started_it(tmp_path: Path) -> None:
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
-        assert runs_executable(child, "sleep")
+        assert _wait_for(lambda: runs_executable(child, "sleep"))
         parent.send_signal(signal.SIGKILL)
         assert _wait_dead(child)
     finally:
