@@ -13,7 +13,7 @@ from kubernetes import client
 from conformance.harness.incluster.agentpod import AgentPod
 from conformance.harness.incluster.deployment import DeploymentEpp, DeploymentEppInstance, pod_args
 from conformance.harness.incluster.kubelet import ClusterKubelet, VirtualPodsOnly
-from conformance.harness.incluster.pods import PodError, problem_of
+from conformance.harness.incluster.pods import PodError, problem_of, wait_for_pod
 from conformance.harness.incluster.render import agent_pod, epp_objects, epp_role, model_server_pod
 from conformance.harness.incluster.tunnel import ConnectRelay
 from conformance.implementations import REFERENCE
@@ -121,6 +121,32 @@ def test_a_pod_no_kubelet_runs_fails_its_start_with_its_state(admin_api: client.
     with pytest.raises(PodError, match=rf"pod {namespace}/p: waiting until it runs with an IP: not there after"
                                        r" 0.5s \(phase Pending, IP none, Ready False\)"):
         kubelet.create_pod("p", ports=[8000], labels={})
+
+
+def test_a_pod_deleted_while_awaited_says_who_disrupted_it(admin_api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(admin_api)
+    pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "p"},
+                                                 "spec": {"containers": [{"name": "c", "image": FAKES}]}})
+    core.patch_namespaced_pod_status("p", namespace, {"status": {"conditions": [{
+        "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
+        "message": "Taint manager: deleting due to NoExecute taint"}]}})
+    core.create_namespaced_event(namespace, {
+        "metadata": {"name": "p.eviction"}, "reason": "TaintManagerEviction", "message": "Marking for deletion Pod p",
+        "source": {"component": "taint-eviction-controller"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace, "uid": pod.metadata.uid}})
+    seen = []
+
+    def deleted_once_seen(found: client.V1Pod) -> bool:
+        if not seen:
+            seen.append(found)
+            core.delete_namespaced_pod("p", namespace, grace_period_seconds=0)
+        return False
+
+    with pytest.raises(PodError, match=rf"pod {namespace}/p: deleted while waiting until it runs; disrupted"
+                                       r" \(DeletionByTaintManager: Taint manager: deleting due to NoExecute taint\);"
+                                       r" last seen: phase Pending, IP none, Ready False; event TaintManagerEviction"
+                                       r" from taint-eviction-controller: Marking for deletion Pod p$"):
+        wait_for_pod(core, namespace, "p", until=deleted_once_seen, what="it runs", timeout=30)
 
 
 @pytest.mark.parametrize(("call", "what"), [

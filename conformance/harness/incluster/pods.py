@@ -55,8 +55,16 @@ def wait_for_pod(core: client.CoreV1Api, namespace: str, name: str, *, until: Ca
     when its container cannot run or ``timeout`` seconds have passed since ``since`` (a
     ``time.monotonic()`` value; now when None)."""
     since = time.monotonic() if since is None else since
+    last: client.V1Pod | None = None
     while True:
-        pod = core.read_namespaced_pod(name, namespace)
+        try:
+            pod = core.read_namespaced_pod(name, namespace)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            raise PodError(f"pod {namespace}/{name}: deleted while waiting until {what}"
+                           f"{deletion_story(core, namespace, name, last)}") from None
+        last = pod
         if until(pod):
             return pod
         problem = problem_of(pod)
@@ -64,6 +72,23 @@ def wait_for_pod(core: client.CoreV1Api, namespace: str, name: str, *, until: Ca
             why = problem or f"not there after {timeout:g}s ({describe(pod)})"
             raise PodError(f"pod {namespace}/{name}: waiting until {what}: {why}{log_tail(core, pod)}")
         time.sleep(POLL_INTERVAL)
+
+
+def deletion_story(core: client.CoreV1Api, namespace: str, name: str, last: client.V1Pod | None) -> str:
+    """What is known of a pod's deletion, as a message suffix: the condition saying who disrupted it
+    (taint manager, eviction, kubelet), the pod as last seen, and its events."""
+    parts = []
+    if last is not None:
+        disruptions = [f"{c.reason}: {c.message}" for c in last.status.conditions or [] if c.type == "DisruptionTarget"]
+        parts += [f"disrupted ({'; '.join(disruptions)})"] if disruptions else []
+        parts.append(f"last seen: {describe(last)}")
+    selector = f"involvedObject.name={name}" + (f",involvedObject.uid={last.metadata.uid}" if last else "")
+    try:
+        events = core.list_namespaced_event(namespace, field_selector=selector).items
+    except client.ApiException:
+        events = []
+    parts += [f"event {e.reason} from {e.source.component if e.source else '?'}: {e.message}" for e in events[-8:]]
+    return "".join(f"; {part}" for part in parts)
 
 
 def describe(pod: client.V1Pod) -> str:
