@@ -15,7 +15,6 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 from kind_helpers import KIND_TEST_MARKS, kind_unavailable, run_suite, skip_unless
 from kubernetes import client, config
@@ -32,8 +31,6 @@ pytestmark = KIND_TEST_MARKS
 TESTS = ("TargetPortsFallback", "PodIpChangeMovesEndpoints", "TerminatingPodLosesEndpoints")
 REFERENCE_REPOSITORY = "eppconf.local/reference-epp"
 REFERENCE_IMAGE_ENV = "EPPCONF_REFERENCE_IMAGE"
-CATALOGUE_ENV = "EPPCONF_KIND_CATALOGUE"
-"""Set to 1, the whole in-cluster catalogue runs (the second test); ``make test`` leaves it out."""
 PROVIDER_NAME = re.compile(r"eppconf-[0-9a-f]{6}")
 """How the provider names a cluster it makes (other tests' clusters may appear meanwhile)."""
 CATALOGUE_TIMEOUT = 2400
@@ -111,9 +108,6 @@ def test_the_whole_catalogue_passes_in_cluster_with_the_reference_image(tmp_path
     catalogue declares virtual-pods-only, which are reported not applicable with their reason. The
     cluster is this test's own (not named as the provider names its clusters: the test above
     counts those)."""
-    if not os.environ.get(CATALOGUE_ENV):
-        pytest.skip(f"set {CATALOGUE_ENV}=1 to run it: on 2 cores a churn test beside the scale test's 100 pod"
-                    " starts lost a pod or its readiness in 2 of 3 runs, so make test leaves it out")
     reference = _images_or_skip()
     report = tmp_path / "in-cluster.yaml"
     with KindCluster(f"eppconf-catalogue-{os.getpid()}") as kind:
