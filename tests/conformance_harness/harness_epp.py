@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import re
+import statistics
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent import futures
@@ -32,6 +34,7 @@ from conformance.harness.gateway import (
     DESTINATION_NAMESPACE,
     SUBSET_HINT_KEY,
     SUBSET_HINT_NAMESPACE,
+    GatewayClient,
     split_endpoint,
 )
 
@@ -167,6 +170,17 @@ class RoutingEpp(pb_grpc.ExternalProcessorServicer):
             addresses = {split_endpoint(e)[0] for e in hint}
             return [e for e in routed if split_endpoint(e)[0] in addresses]
         return [e for e in routed if e in hint]
+
+
+def median_decision_seconds(gateway: GatewayClient, decisions: int = 21) -> float:
+    """The median time of ``decisions`` decisions, after one that opens the stream."""
+    gateway.decide("m")
+    samples = []
+    for _ in range(decisions):
+        started = time.perf_counter()
+        gateway.decide("m")
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 def _hint(message: pb.ProcessingRequest) -> list[str] | None:

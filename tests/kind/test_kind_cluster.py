@@ -48,9 +48,8 @@ def cluster() -> Iterator[KindCluster]:
     kind.start()
     try:
         kind.load_images(BASE_IMAGE)
-        api = config.new_client_from_config(str(kind.kubeconfig))
-        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        api.close()
+        with config.new_client_from_config(str(kind.kubeconfig)) as api:
+            client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
         yield kind
     finally:
         kind.stop()

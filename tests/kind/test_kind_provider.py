@@ -99,8 +99,7 @@ def test_one_cluster_serves_every_worker_is_kept_on_request_and_reused(tmp_path:
         assert name in cluster_names(), "a cluster named by --kind-cluster was deleted"
     finally:
         for name in made:
-            subprocess.run([str(kind_binary()), "delete", "cluster", "--name", name], capture_output=True,
-                           check=False, timeout=300)
+            KindCluster(name).stop()
 
 
 def test_the_whole_catalogue_passes_in_cluster_with_the_reference_image(tmp_path: Path) -> None:
