@@ -336,7 +336,14 @@ def implementation_of(options: ConformanceOptions) -> dict[str, Any]:
     argv = fill_command(template, values)
     fields = ("organization", "project", "url", "version", "contact", "image")
     return {key: list(metadata[key]) if key == "contact" else metadata[key]
-            for key in fields if metadata.get(key)} | {"command": " ".join(map(_shown, argv))}
+            for key in fields if metadata.get(key)} | {"command": _command_line(argv)}
+
+
+def _command_line(argv: list[str]) -> str:
+    """The command as a report shows it: the program by its file name (where this machine keeps it
+    says nothing about the implementation), the arguments as a shell line shows them."""
+    program = Path(argv[0]).name if argv and Path(argv[0]).is_absolute() else None
+    return " ".join(map(_shown, [program, *argv[1:]] if program else argv))
 
 
 def _shown(argument: str) -> str:

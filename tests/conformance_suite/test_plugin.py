@@ -170,14 +170,14 @@ def test_extended_features_without_a_test_are_not_reported(stand_in: pytest.Pyte
     assert reported <= tested
 
 
-def test_the_command_run_is_reported_with_ports_and_namespace_elided(stand_in: pytest.Pytester,
+def test_the_command_run_is_reported_by_program_name_with_ports_and_namespace_elided(stand_in: pytest.Pytester,
                                                                      tmp_path: Path) -> None:
     out = tmp_path / "report.yaml"
     stand_in.runpytest("--epp-command", "{python} -m my_epp --pool {pool} --ns {namespace} --grpc {grpc_port}",
                        "--report-output", str(out))
     assert written(out)["implementation"] == {
         "project": "custom", "version": "unknown",
-        "command": f"{sys.executable} -m my_epp --pool pool --ns {{namespace}} --grpc {{grpc_port}}"}
+        "command": f"{Path(sys.executable).name} -m my_epp --pool pool --ns {{namespace}} --grpc {{grpc_port}}"}
 
 
 def test_implementation_metadata_comes_from_flags_or_the_options_file(stand_in: pytest.Pytester,
