@@ -18,12 +18,6 @@ from kubernetes import client, config
 from eppconf.controlplane import BinariesNotFound, ControlPlane, ensure_crds, find_binaries
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``kind`` go last: ``scripts/with-images.sh`` builds their node image in the
-    background, and pytest-xdist workers that took them first would wait for it idle."""
-    items.sort(key=lambda item: item.get_closest_marker("kind") is not None)
-
-
 def _explicit_bin_dir(pytest_config: pytest.Config) -> Path | None:
     """``--control-plane-bin-dir`` when the conformance plugin that declares it is loaded."""
     value = pytest_config.getoption("conformance_control_plane_bin_dir", default=None)
